@@ -46,14 +46,15 @@ def effective_proportion(
         Floor that keeps zero-proportion domains finite.
     mixture : array (..., source), optional
         The whole mixture over every training domain (needed with ``transfer``).
-    transfer : array (domain, source), optional
+    transfer : array (..., domain, source), optional
         Non-negative transfer weights ``w_ij`` from source j to domain i (zero on i's own source).
+        Leading dimensions broadcast against ``mixture``'s, so a stack of posterior draws works.
     xp : module
         ``numpy`` or ``pytensor.tensor``.
     """
     r = own + eps
     if transfer is not None:
-        r = r + xp.tensordot(mixture, transfer, axes=[[-1], [-1]])
+        r = r + (mixture[..., None, :] * transfer).sum(axis=-1)
     return r
 
 
