@@ -1,0 +1,151 @@
+"""Prediction accuracy as the paper reports it, and held-out splits to measure it on.
+
+The BiMix paper scores a fitted law by the mean relative error of its predicted losses and by
+R^2 of log-loss per domain. :func:`score` applies both to any :class:`~bimix_bayes.posterior.Posterior`
+(least squares or Bayesian, using the posterior-mean loss) against observations it may not have
+seen, and :func:`heldout_split` makes the standard split: fit on some runs up to a step, then
+predict held-out runs at every checkpoint and the fitted runs' later checkpoints.
+
+Examples
+--------
+>>> import numpy as np
+>>> round(mean_relative_error([2.0, 4.0], [2.2, 3.6]), 6)
+0.1
+>>> r2_log([1.0, 2.0, 4.0], [1.0, 2.0, 4.0])
+1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bimix_bayes.errors import BimixInputError
+from bimix_bayes.observations import Observations
+
+
+def mean_relative_error(observed: Any, predicted: Any) -> float:
+    """Mean of ``|predicted - observed| / observed`` (losses in nats, not logs)."""
+    y, p = np.asarray(observed, float), np.asarray(predicted, float)
+    return float(np.mean(np.abs(p - y) / y))
+
+
+def r2_log(observed: Any, predicted: Any) -> float:
+    """Coefficient of determination of log-loss: ``1 - SS_res / SS_tot`` on ``log`` values.
+
+    NaN when the observed log-losses do not vary (one row).
+    """
+    y, p = np.log(np.asarray(observed, float)), np.log(np.asarray(predicted, float))
+    ss_tot = np.sum((y - y.mean()) ** 2)
+    return float(1 - np.sum((y - p) ** 2) / ss_tot) if ss_tot > 0 else float("nan")
+
+
+def predicted_rows(posterior: Any, observations: Observations) -> pd.DataFrame:
+    """Each evaluated row of ``observations`` with the posterior-mean loss as ``predicted``.
+
+    Only the posterior's evaluated domains are scored; every run's mixture must use the
+    posterior's training domains.
+    """
+    f = observations.frame
+    rows = f[f["loss"].notna() & f["domain"].isin(posterior.domains)].copy()
+    if rows.empty:
+        raise BimixInputError("no evaluated rows of the posterior's domains to score",
+                              path=observations.source)
+    mix = observations.mixtures().reindex(columns=posterior.sources)
+    if mix.isna().any().any():
+        raise BimixInputError("the observations lack some training domains of the posterior",
+                              path=observations.source)
+    log_l = posterior.log_loss_draws(mix, observations.steps)  # (sample, run, step, domain)
+    mean = np.exp(log_l).mean(axis=0)
+    ri = rows["run"].map({r: i for i, r in enumerate(mix.index)}).to_numpy()
+    si = rows["step"].map({s: i for i, s in enumerate(observations.steps)}).to_numpy()
+    di = rows["domain"].map({d: i for i, d in enumerate(posterior.domains)}).to_numpy()
+    rows["predicted"] = mean[ri, si, di]
+    return rows.reset_index(drop=True)
+
+
+def score(posterior: Any, observations: Observations) -> pd.DataFrame:
+    """MRE and log-loss R^2 per domain, and over all domains (row ``all``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``domain`` (plus ``all``); columns ``n``, ``mre``, ``r2_log``. The ``all`` row
+        pools every row (R^2 over the pooled log-losses, as the paper's overall figure).
+    """
+    rows = predicted_rows(posterior, observations)
+    groups = [(d, g) for d, g in rows.groupby("domain", sort=False)] + [("all", rows)]
+    return pd.DataFrame(
+        {"n": [len(g) for _, g in groups],
+         "mre": [mean_relative_error(g["loss"], g["predicted"]) for _, g in groups],
+         "r2_log": [r2_log(g["loss"], g["predicted"]) for _, g in groups]},
+        index=pd.Index([d for d, _ in groups], name="domain"),
+    )
+
+
+@dataclass(frozen=True)
+class Split:
+    """A held-out split of observations.
+
+    Attributes
+    ----------
+    fit : Observations
+        The fitted runs up to ``max_fit_step``.
+    heldout_runs : Observations
+        The held-out runs at every checkpoint.
+    later_steps : Observations or None
+        The fitted runs' checkpoints after ``max_fit_step`` (None when there are none).
+    """
+
+    fit: Observations
+    heldout_runs: Observations
+    later_steps: Observations | None
+
+
+def heldout_split(
+    observations: Observations, heldout: Sequence[str], max_fit_step: int | None = None
+) -> Split:
+    """Split observations into fitted runs (up to a step) and the two held-out sets.
+
+    Parameters
+    ----------
+    observations : Observations
+    heldout : sequence of str
+        Runs (mixtures) kept out of the fit and predicted at every checkpoint.
+    max_fit_step : int, optional
+        Last step of the fitted runs used for fitting; their later checkpoints form
+        ``later_steps``. Default: fit on every checkpoint.
+    """
+    runs = observations.runs
+    unknown = sorted(set(heldout) - set(runs))
+    if unknown:
+        raise BimixInputError(f"unknown held-out runs: {', '.join(unknown)}",
+                              path=observations.source)
+    fitted = [r for r in runs if r not in set(heldout)]
+    if not fitted or not heldout:
+        raise BimixInputError("a held-out split needs at least one fitted and one held-out run",
+                              path=observations.source)
+    f = observations.subset(fitted).frame
+    late = f["step"].notna() & (f["step"] > (max_fit_step if max_fit_step is not None else np.inf))
+    return Split(
+        fit=_observations(f[~late], f, observations.source),
+        heldout_runs=observations.subset(list(heldout)),
+        later_steps=_observations(f[late], f, observations.source) if late.any() else None,
+    )
+
+
+def _observations(part: pd.DataFrame, whole: pd.DataFrame, source: str) -> Observations:
+    """``part`` of ``whole`` as observations, declaring (run, domain) pairs it lost as proportions."""
+    pairs = whole.drop_duplicates(["run", "domain"])[["run", "domain", "proportion"]]
+    have = part[["run", "domain"]].drop_duplicates()
+    lost = pairs.merge(have, on=["run", "domain"], how="left", indicator=True)
+    lost = lost[lost["_merge"] == "left_only"].drop(columns="_merge")
+    lost = lost[lost["run"].isin(part["run"])]
+    frame = pd.concat([part, lost], ignore_index=True)
+    order = {r: i for i, r in enumerate(pd.unique(whole["run"]))}
+    frame = frame.sort_values("run", key=lambda c: c.map(order), kind="stable")
+    return Observations.from_frame(frame.reset_index(drop=True), source=source)
