@@ -44,6 +44,93 @@ def validate(
     )
 
 
+def _steps(text: str) -> list[int]:
+    """Parse ``--steps 1000,5000`` into positive integers."""
+    try:
+        steps = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        steps = []
+    if not steps or min(steps) <= 0:
+        raise BimixInputError(f"--steps takes comma-separated positive integers, got {text!r}")
+    return steps
+
+
+@app.command()
+def fit(
+    observations: Annotated[Path, typer.Argument(help="Tidy observations CSV.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Posterior file to write (netCDF).")],
+    method: Annotated[str, typer.Option(
+        help="bayes (hierarchical Bayesian model) or leastsq (the paper's per-domain fit).",
+    )] = "leastsq",
+    law: Annotated[str, typer.Option(help="bimix, or transfer (cross-domain; bayes only).")]
+    = "bimix",
+    draws: Annotated[int, typer.Option(help="Posterior draws per chain (bayes).")] = 1000,
+    tune: Annotated[int, typer.Option(help="Tuning steps per chain (bayes).")] = 1000,
+    chains: Annotated[int, typer.Option(help="Chains (bayes).")] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed (bayes).")] = 0,
+) -> None:
+    """Fit the data-mixing law to observations and save the posterior.
+
+    Example: bimix fit obs.csv --method leastsq --out fit.nc
+    """
+    from bimix_bayes.observations import Observations
+
+    if method not in ("bayes", "leastsq"):
+        raise BimixInputError(f"--method must be bayes or leastsq, got {method!r}")
+    if law not in ("bimix", "transfer"):
+        raise BimixInputError(f"--law must be bimix or transfer, got {law!r}")
+    obs = Observations.read_csv(observations)
+    if method == "leastsq":
+        from bimix_bayes.leastsq import LeastSquaresFit
+
+        if law != "bimix":
+            raise BimixInputError("--method leastsq fits the bimix law only; use --method bayes "
+                                  "for --law transfer")
+        estimator = LeastSquaresFit().fit(obs)
+        posterior = estimator.to_posterior()
+        summary = estimator.coefficients_[["log_c", "alpha", "u", "beta", "eps", "sigma"]]
+    else:
+        from bimix_bayes.model import BayesianBiMix
+
+        posterior = BayesianBiMix(law=law, draws=draws, tune=tune, chains=chains,
+                                  seed=seed).fit(obs).posterior_
+        summary = posterior.draws[["log_c", "alpha", "u", "beta", "eps"]].mean(
+            ("chain", "draw")).to_dataframe()
+    posterior.save(out_path)
+    out.print(summary.round(4).to_string())
+    out.print(f"wrote {out_path} ({method}, law {law}, {len(posterior.domains)} domains)")
+
+
+@app.command()
+def predict(
+    posterior_path: Annotated[Path, typer.Argument(help="Posterior file from `bimix fit`.")],
+    mixtures: Annotated[Path, typer.Option(help="Wide mixture CSV (mixture + one column per "
+                                                "training domain).")],
+    steps: Annotated[str, typer.Option(help="Comma-separated training steps, e.g. 1000,5000.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Prediction CSV to write.")],
+    prob: Annotated[float, typer.Option(help="Probability of the [lower, upper] interval.")]
+    = 0.9,
+    observation: Annotated[bool, typer.Option(
+        help="Predict a new run's observed loss (adds run and residual noise), not the mean curve.",
+    )] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the noise draws (--observation).")] = 0,
+) -> None:
+    """Predict each domain's validation loss for mixtures at given steps, with intervals.
+
+    Example: bimix predict fit.nc --mixtures mix.csv --steps 1000,5000 --out pred.csv
+    """
+    from bimix_bayes.mixtures import read_mixtures
+    from bimix_bayes.posterior import Posterior, write_predictions
+
+    step_list = _steps(steps)
+    post = Posterior.load(posterior_path)
+    mix = read_mixtures(mixtures, domains=post.sources)
+    pred = post.predict(mix, step_list, prob=prob, observation=observation, seed=seed)
+    write_predictions(pred, out_path)
+    out.print(f"wrote {out_path}: {mix.shape[0]} mixtures x {len(post.domains)} domains x "
+              f"{len(step_list)} steps ({post.method} fit, {prob:g} intervals)")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``bimix`` script."""
     try:
