@@ -383,29 +383,19 @@ def _to_xy(bary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return bary[..., 1] + bary[..., 2] / 2, bary[..., 2] * np.sqrt(3) / 2
 
 
-def plot_simplex(
+def simplex_map(
     post: Posterior,
     domains: Sequence[str],
     step: int,
     reference: pd.DataFrame | pd.Series | None = None,
-    quantity: Literal["expected_loss", "prob_improvement"] = "expected_loss",
     *,
     resolution: int = 40,
-    path: str | os.PathLike[str] | None = None,
-) -> Figure:
-    """Ternary map over three training domains of the expected loss or of P(beating the reference).
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Expected average loss and P(beating the reference) on a triangle grid of mixtures.
 
-    The mixtures on the map vary the shares of the three ``domains``; every other training domain
-    stays at its share in ``reference``, so the three share what the reference gives them together.
-    The quantity is the average loss over the evaluated domains at ``step`` (mean curve):
-
-    ``expected_loss``
-        its posterior mean;
-    ``prob_improvement``
-        the posterior probability that it is lower than the reference's (paired draws).
-
-    A star marks the reference, a cross the best mixture on the grid, dots the observed runs that
-    lie on this slice of the simplex.
+    The mixtures vary the shares of the three ``domains``; every other training domain stays at
+    its share in ``reference``, so the three share what the reference gives them together. The
+    average is over the evaluated domains, of the mean loss curve at ``step``.
 
     Parameters
     ----------
@@ -418,10 +408,81 @@ def plot_simplex(
     reference : pandas.DataFrame (one row, index mixture) or pandas.Series, optional
         A mixture over all training domains. Default: the observed run with the lowest expected
         average loss at ``step`` (the optimizer's default reference).
-    quantity : {"expected_loss", "prob_improvement"}
-        What fills the triangle.
     resolution : int
         Grid points per edge, minus one.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.Series)
+        One row per grid mixture: a column per training domain, ``expected_loss`` (posterior
+        mean, nats per token) and ``prob_improvement`` (posterior probability that its average
+        loss is lower than the reference's, over paired draws); and the reference mixture, named.
+
+    Examples
+    --------
+    >>> grid, ref = simplex_map(post, ("web", "code", "math"), step=5000)       # doctest: +SKIP
+    >>> grid.loc[grid["expected_loss"].idxmin(), ["web", "code", "math"]]       # doctest: +SKIP
+    """
+    domains = list(domains)
+    if len(domains) != 3 or len(set(domains)) != 3:
+        raise BimixInputError(f"a ternary map needs three different domains, got {domains}")
+    unknown = [d for d in domains if d not in post.sources]
+    if unknown:
+        raise BimixInputError(f"unknown domain(s) {', '.join(unknown)}; training domains: "
+                              f"{', '.join(post.sources)}")
+    if not step > 0:
+        raise BimixInputError(f"step must be > 0, got {step}")
+    if resolution < 2:
+        raise BimixInputError(f"resolution must be at least 2, got {resolution}")
+
+    if reference is None:
+        observed = post.observations.mixtures()
+        best = np.argmin(_average_loss(post, observed, step).mean(axis=0))
+        reference = observed.iloc[best]
+    elif isinstance(reference, pd.DataFrame):
+        if len(reference) != 1:
+            raise BimixInputError(f"reference: expected one mixture, got {len(reference)}")
+        reference = reference.iloc[0]
+    name = "reference" if reference.name is None else str(reference.name)
+    reference = post.mixtures_frame(reference.to_frame(name).T, source="<reference>").iloc[0]
+    total = float(reference[domains].sum())
+    if total <= 0:
+        raise BimixInputError(f"the reference gives {', '.join(domains)} no share: nothing to vary")
+
+    bary = simplex_grid(resolution)
+    grid = pd.DataFrame(np.tile(reference.to_numpy(), (len(bary), 1)), columns=reference.index)
+    grid[domains] = bary * total
+    loss = _average_loss(post, pd.concat([grid, reference.to_frame().T]), step)
+    grid_loss, ref_loss = loss[:, :-1], loss[:, -1:]
+    grid["expected_loss"] = grid_loss.mean(axis=0)
+    grid["prob_improvement"] = (grid_loss < ref_loss).mean(axis=0)
+    return grid, reference
+
+
+def plot_simplex(
+    post: Posterior,
+    domains: Sequence[str],
+    step: int,
+    reference: pd.DataFrame | pd.Series | None = None,
+    quantity: Literal["expected_loss", "prob_improvement"] = "expected_loss",
+    *,
+    resolution: int = 40,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Ternary map over three training domains of the expected loss or of P(beating the reference).
+
+    Draws :func:`simplex_map`: ``quantity`` ``expected_loss`` fills the triangle with the
+    posterior mean of the average loss at ``step``, ``prob_improvement`` with the probability
+    that it is lower than the reference's. A star marks the reference, a cross the best mixture
+    on the grid, dots the observed runs that lie on this slice of the simplex (every other
+    domain at the reference's share).
+
+    Parameters
+    ----------
+    post, domains, step, reference, resolution
+        As for :func:`simplex_map`.
+    quantity : {"expected_loss", "prob_improvement"}
+        What fills the triangle.
     path : path-like, optional
         Also write the figure here.
 
@@ -434,69 +495,38 @@ def plot_simplex(
     >>> fig = plot_simplex(post, ("web", "code", "math"), step=5000,
     ...                    quantity="prob_improvement", path="simplex.png")   # doctest: +SKIP
     """
-    domains = list(domains)
-    if len(domains) != 3 or len(set(domains)) != 3:
-        raise BimixInputError(f"a ternary map needs three different domains, got {domains}")
-    unknown = [d for d in domains if d not in post.sources]
-    if unknown:
-        raise BimixInputError(f"unknown domain(s) {', '.join(unknown)}; training domains: "
-                              f"{', '.join(post.sources)}")
     if quantity not in SIMPLEX_QUANTITIES:
         raise BimixInputError(f"unknown quantity {quantity!r}; expected one of "
                               f"{', '.join(SIMPLEX_QUANTITIES)}")
-    if not step > 0:
-        raise BimixInputError(f"step must be > 0, got {step}")
-    if resolution < 2:
-        raise BimixInputError(f"resolution must be at least 2, got {resolution}")
-
-    observed = post.observations.mixtures()
-    if reference is None:
-        ref_name = str(observed.index[np.argmin(_average_loss(post, observed, step).mean(axis=0))])
-        reference = observed.loc[ref_name]
-        ref_label = f"reference: best observed run {ref_name!r}"
-    else:
-        if isinstance(reference, pd.DataFrame):
-            if len(reference) != 1:
-                raise BimixInputError(f"reference: expected one mixture, got {len(reference)}")
-            reference = reference.iloc[0]
-        ref_label = f"reference {reference.name!r}" if reference.name is not None else "reference"
-    reference = post.mixtures_frame(reference.to_frame("reference").T).iloc[0]
+    domains = list(domains)
+    grid, reference = simplex_map(post, domains, step, reference, resolution=resolution)
     total = float(reference[domains].sum())
-    if total <= 0:
-        raise BimixInputError(f"the reference gives {', '.join(domains)} no share: nothing to vary")
-
-    bary = simplex_grid(resolution)
-    grid = pd.DataFrame(np.tile(reference.to_numpy(), (len(bary), 1)), columns=reference.index)
-    grid[domains] = bary * total
-    loss = _average_loss(post, pd.concat([grid, reference.to_frame().T]), step)
-    grid_loss, ref_loss = loss[:, :-1], loss[:, -1:]
+    value = grid[quantity].to_numpy()
     if quantity == "expected_loss":
-        value = grid_loss.mean(axis=0)
         best = int(np.argmin(value))
         label = f"expected average loss ({UNITS})"
-        norm, cmap = None, "viridis"
+        levels, norm, cmap = 15, None, "viridis"
     else:
-        value = (grid_loss < ref_loss).mean(axis=0)
         best = int(np.argmax(value))
         label = "P(average loss < reference's)"
-        norm, cmap = TwoSlopeNorm(vcenter=0.5, vmin=0.0, vmax=1.0), "RdBu"
+        levels, norm, cmap = np.linspace(0, 1, 21), TwoSlopeNorm(0.5, 0.0, 1.0), "RdBu"
 
     fig = Figure(figsize=(6.8, 5.6), layout="constrained")
     ax = fig.subplots()
-    x, y = _to_xy(bary)
-    fill = ax.tricontourf(Triangulation(x, y), value, levels=15 if norm is None else
-                          np.linspace(0, 1, 21), cmap=cmap, norm=norm)
+    x, y = _to_xy(grid[domains].to_numpy() / total)
+    fill = ax.tricontourf(Triangulation(x, y), value, levels=levels, cmap=cmap, norm=norm)
     fig.colorbar(fill, ax=ax, label=label, shrink=0.85)
     _draw_triangle(ax, domains, total)
     rx, ry = _to_xy(reference[domains].to_numpy(dtype=float) / total)
-    ax.plot(rx, ry, "*", color="white", markeredgecolor="black", markersize=15, label=ref_label)
-    bx, by = x[best], y[best]
-    shares = ", ".join(f"{d} {s:.2f}" for d, s in zip(domains, bary[best] * total, strict=True))
-    ax.plot(bx, by, "X", color="orange", markeredgecolor="black", markersize=11,
+    ax.plot(rx, ry, "*", color="white", markeredgecolor="black", markersize=15,
+            label=f"reference {reference.name!r}")
+    shares = ", ".join(f"{d} {grid[d].iloc[best]:.2f}" for d in domains)
+    ax.plot(x[best], y[best], "X", color="orange", markeredgecolor="black", markersize=11,
             label=f"best on grid: {shares}")
+    observed = post.observations.mixtures()
     others = [s for s in post.sources if s not in domains]
-    on_slice = (observed[others] - reference[others]).abs().max(axis=1) <= 1e-6 if others else \
-        pd.Series(True, index=observed.index)
+    gap = np.abs(observed[others].to_numpy() - reference[others].to_numpy())
+    on_slice = gap.max(axis=1, initial=0.0) <= 1e-6
     if on_slice.any():
         ox, oy = _to_xy(observed.loc[on_slice, domains].to_numpy(dtype=float) / total)
         ax.plot(ox, oy, "o", color="black", markersize=3.5, label="observed runs")

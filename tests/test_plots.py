@@ -1,0 +1,272 @@
+"""Plots: each function returns a figure with the expected panels and artists and writes the file."""
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from matplotlib.collections import PolyCollection
+from matplotlib.container import ErrorbarContainer
+
+from bimix_bayes import laws, plots
+from bimix_bayes.errors import BimixInputError
+from bimix_bayes.observations import Observations
+from bimix_bayes.posterior import Posterior
+
+matplotlib.use("Agg")
+
+DOMAINS = ["web", "code", "math", "books"]
+TRUE = pd.DataFrame({"log_c": [1.0, 0.5, 0.7, 0.9], "alpha": [0.05, 0.12, 0.1, 0.08],
+                     "u": [-0.5, 0.0, -0.3, -0.8], "beta": [0.5, 0.6, 0.4, 0.5],
+                     "eps": [1e-3, 2e-3, 1e-3, 5e-3]}, index=DOMAINS)
+STEPS = [250, 500, 1000, 2000]
+S_REF = 1000.0
+PNG = b"\x89PNG"
+
+
+def _observations(coef: pd.DataFrame, n_runs: int, seed: int, prefix: str = "run",
+                  noise: bool = True) -> Observations:
+    """Runs of random mixtures evaluated with the law, plus run effect and residual noise."""
+    rng = np.random.default_rng(seed)
+    mix = rng.dirichlet(np.ones(len(coef)), n_runs)
+    r_eff = laws.effective_proportion(mix[:, None, :], eps=coef["eps"].to_numpy())
+    log_l = laws.log_loss(r_eff, np.array(STEPS, float)[None, :, None], s_ref=S_REF,
+                          **{k: coef[k].to_numpy() for k in ("log_c", "alpha", "u", "beta")})
+    if noise:
+        log_l = (log_l + 0.02 * rng.standard_normal((n_runs, 1, len(coef)))
+                 + 0.01 * rng.standard_normal(log_l.shape))
+    rows = [dict(run=f"{prefix}{i}", domain=d, proportion=mix[i, j], step=s,
+                 loss=float(np.exp(log_l[i, k, j])))
+            for i in range(n_runs) for k, s in enumerate(STEPS) for j, d in enumerate(coef.index)]
+    return Observations.from_frame(pd.DataFrame(rows))
+
+
+def _draws(coef: pd.DataFrame, n_draw: int, spread: float, seed: int) -> xr.Dataset:
+    rng = np.random.default_rng(seed)
+    shape = (2, n_draw, len(coef))
+    dims = ("chain", "draw", "domain")
+
+    def jitter(name: str) -> np.ndarray:
+        value = coef[name].to_numpy()
+        noise = spread * rng.standard_normal(shape)
+        # Positive coefficients move on the log scale, the others additively.
+        return value * np.exp(noise) if name in ("alpha", "beta", "eps") else value + noise
+
+    ds = xr.Dataset({k: (dims, jitter(k)) for k in coef.columns}, coords={"domain": list(coef.index)})
+    ds["sigma"] = (dims, np.full(shape, 0.01))
+    ds["sigma_run"] = (dims, np.full(shape, 0.02))
+    return ds
+
+
+@pytest.fixture(scope="module")
+def observations() -> Observations:
+    return _observations(TRUE, n_runs=10, seed=0)
+
+
+@pytest.fixture(scope="module")
+def posterior(observations) -> Posterior:
+    return Posterior.from_draws(_draws(TRUE, 100, 0.03, seed=1), observations, law="bimix",
+                                method="test", s_ref=S_REF)
+
+
+@pytest.fixture(scope="module")
+def transfer_posterior(observations) -> Posterior:
+    draws = _draws(TRUE, 100, 0.03, seed=2)
+    w = np.abs(0.02 * np.random.default_rng(3).standard_normal((2, 100, 4, 4)))
+    w[..., range(4), range(4)] = 0.0
+    draws["transfer"] = xr.DataArray(w, dims=("chain", "draw", "domain", "source"),
+                                     coords={"domain": DOMAINS, "source": DOMAINS})
+    return Posterior.from_draws(draws, observations, law="transfer", method="test", s_ref=S_REF)
+
+
+def _written(path) -> bool:
+    return path.read_bytes()[:4] == PNG
+
+
+# ------------------------------------------------------------------------------ loss curves
+def test_loss_curves_default_shows_a_capped_set_of_runs_beyond_the_last_step(posterior, tmp_path):
+    path = tmp_path / "sub" / "curves.png"
+    fig = plots.plot_loss_curves(posterior, path=path)
+    assert _written(path)
+    assert [ax.get_title() for ax in fig.axes] == DOMAINS
+    assert f"{plots.MAX_CURVES} of 10 runs shown" in fig.get_suptitle()
+    for ax in fig.axes:
+        bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        assert len(bands) == plots.MAX_CURVES
+        curves = [line for line in ax.get_lines() if line.get_label() != "_child" and
+                  len(line.get_xdata()) > 2]
+        assert len(curves) == plots.MAX_CURVES
+        assert max(curves[0].get_xdata()) >= 3 * STEPS[-1]  # extrapolates past the last step
+        assert ax.get_xscale() == "log"
+        assert "nats per token" in ax.get_ylabel()
+    # Observed points of the shown runs sit on top: one per step and shown run.
+    dots = [c for c in fig.axes[0].collections if not isinstance(c, PolyCollection)]
+    assert sum(len(c.get_offsets()) for c in dots) == plots.MAX_CURVES * len(STEPS)
+    assert len(fig.legends[0].get_texts()) == plots.MAX_CURVES
+
+
+def test_loss_curves_for_given_mixtures_steps_and_domains(posterior):
+    mix = pd.DataFrame([[0.25] * 4, [0.7, 0.1, 0.1, 0.1]], columns=DOMAINS, index=["even", "web"])
+    fig = plots.plot_loss_curves(posterior, mix, steps=[100, 1000, 10000], observation=False,
+                                 domains=["code"])
+    (ax,) = fig.axes
+    curves = [line for line in ax.get_lines() if len(line.get_xdata()) == 3]
+    assert [line.get_label() for line in curves] == ["even", "web"]
+    expected = posterior.predict(mix, [100, 1000, 10000])["median"].sel(domain="code")
+    np.testing.assert_allclose(curves[1].get_ydata(), expected.sel(mixture="web"))
+    assert "mean curve" in fig.get_suptitle()
+    with pytest.raises(BimixInputError, match="unknown domain"):
+        plots.plot_loss_curves(posterior, mix, domains=["law"])
+
+
+# ------------------------------------------------------------------------ predicted vs observed
+def test_predicted_vs_observed_in_sample_has_one_bar_set_per_domain(posterior, tmp_path):
+    path = tmp_path / "pvo.png"
+    fig = plots.plot_predicted_vs_observed(posterior, path=path)
+    assert _written(path)
+    (ax,) = fig.axes
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == len(DOMAINS)
+    assert sum(len(b.lines[0].get_xdata()) for b in bars) == 10 * len(STEPS) * len(DOMAINS)
+    assert "in-sample" in ax.get_title() and "160" in ax.get_title()
+    assert any(t.get_text() == "y = x" for t in ax.get_legend().get_texts())
+
+
+def test_predicted_vs_observed_of_an_exact_point_fit_lies_on_the_diagonal(observations):
+    exact = _observations(TRUE, n_runs=4, seed=5, prefix="held", noise=False)
+    draws = _draws(TRUE, 1, 0.0, seed=0).isel(chain=[0])
+    point = Posterior.from_draws(draws.drop_vars(["sigma", "sigma_run"]), observations,
+                                 law="bimix", method="leastsq", s_ref=S_REF)
+    fig = plots.plot_predicted_vs_observed(point, exact)
+    (ax,) = fig.axes
+    for bars in ax.containers:
+        x, y = bars.lines[0].get_xdata(), bars.lines[0].get_ydata()
+        np.testing.assert_allclose(y, x, rtol=1e-9)
+    assert "given observations" in ax.get_title() and "100% of 64" in ax.get_title()
+
+
+def test_predicted_vs_observed_refuses_domains_the_posterior_does_not_know(posterior):
+    other = TRUE.rename(index={"books": "legal"})
+    with pytest.raises(BimixInputError, match="legal"):
+        plots.plot_predicted_vs_observed(posterior, _observations(other, n_runs=2, seed=1))
+
+
+# ------------------------------------------------------------------------------ coefficients
+def test_coefficients_one_panel_per_coefficient_at_the_posterior_median(posterior, tmp_path):
+    path = tmp_path / "coef.png"
+    fig = plots.plot_coefficients(posterior, path=path)
+    assert _written(path)
+    assert len(fig.axes) == 5
+    for ax, name in zip(fig.axes, ["log_c", "alpha", "u", "beta", "eps"], strict=True):
+        assert ax.get_xlabel().startswith(name)
+        assert [t.get_text() for t in ax.get_yticklabels()] == DOMAINS
+        (median,) = ax.get_lines()
+        np.testing.assert_allclose(median.get_xdata(),
+                                   posterior.draws[name].median(("chain", "draw")).to_numpy())
+    assert fig.axes[4].get_xscale() == "log"  # eps
+
+
+def test_coefficients_of_the_transfer_law_add_a_weight_map(transfer_posterior):
+    fig = plots.plot_coefficients(transfer_posterior, var_names=["alpha", "sigma"])
+    assert len(fig.axes) == 4  # alpha, sigma, transfer map, its colour bar
+    image = fig.axes[2].get_images()[0].get_array()
+    assert image.shape == (4, 4) and np.all(np.diag(image) == 0)
+    with pytest.raises(BimixInputError, match="nu"):
+        plots.plot_coefficients(transfer_posterior, var_names=["nu"])
+
+
+# ---------------------------------------------------------------------------------- simplex
+@pytest.fixture(scope="module")
+def symmetric_posterior() -> Posterior:
+    """Three interchangeable domains: the best mixture is the centre of the triangle."""
+    coef = pd.DataFrame({"log_c": 1.0, "alpha": 0.1, "u": -0.5, "beta": 0.5, "eps": 1e-3},
+                        index=["a", "b", "c"])
+    obs = _observations(coef, n_runs=5, seed=4)
+    return Posterior.from_draws(_draws(coef, 1, 0.0, seed=0).isel(chain=[0]), obs, law="bimix",
+                                method="test", s_ref=S_REF)
+
+
+def test_simplex_map_of_symmetric_domains_peaks_at_the_centre(symmetric_posterior):
+    grid, ref = plots.simplex_map(symmetric_posterior, ["a", "b", "c"], step=1000, resolution=12)
+    assert len(grid) == 13 * 14 // 2
+    np.testing.assert_allclose(grid[["a", "b", "c"]].sum(axis=1), 1.0)
+    best = grid.loc[grid["expected_loss"].idxmin(), ["a", "b", "c"]]
+    np.testing.assert_allclose(best, 1 / 3)
+    assert ref.name in symmetric_posterior.observations.runs
+    # One draw: every mixture better than the reference has probability 1, the rest 0.
+    ref_loss = symmetric_posterior.predict(ref.to_frame().T, [1000])["mean"].mean().item()
+    np.testing.assert_array_equal(grid["prob_improvement"],
+                                  (grid["expected_loss"] < ref_loss).astype(float))
+
+
+def test_simplex_holds_other_domains_at_the_reference_share(posterior, tmp_path):
+    ref = pd.DataFrame([[0.3, 0.3, 0.2, 0.2]], columns=DOMAINS, index=["mine"])
+    grid, got = plots.simplex_map(posterior, ["web", "code", "math"], step=4000, reference=ref,
+                                  resolution=6)
+    np.testing.assert_allclose(grid["books"], 0.2)
+    np.testing.assert_allclose(grid[["web", "code", "math"]].sum(axis=1), 0.8)
+    assert got.name == "mine"
+    assert grid["prob_improvement"].between(0, 1).all()
+
+    path = tmp_path / "simplex.png"
+    fig = plots.plot_simplex(posterior, ["web", "code", "math"], step=4000, reference=ref,
+                             quantity="prob_improvement", resolution=6, path=path)
+    assert _written(path)
+    assert len(fig.axes) == 2  # the triangle and its colour bar
+    assert "P(average loss < reference" in fig.axes[1].get_ylabel()
+    assert "sum 0.20" in fig.get_suptitle()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[0] == "reference 'mine'" and labels[1].startswith("best on grid")
+
+
+def test_simplex_draws_observed_runs_of_a_three_domain_fit(symmetric_posterior):
+    fig = plots.plot_simplex(symmetric_posterior, ["a", "b", "c"], step=1000, resolution=6)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[-1] == "observed runs"
+    assert "expected average loss (nats per token)" == fig.axes[1].get_ylabel()
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(domains=["web", "code"]), "three different domains"),
+    (dict(domains=["web", "code", "law"]), "unknown domain"),
+    (dict(quantity="regret"), "unknown quantity"),
+    (dict(step=0), "step must be"),
+])
+def test_simplex_refuses_bad_requests(posterior, kwargs, match):
+    args = dict(domains=["web", "code", "math"], step=1000) | kwargs
+    with pytest.raises(BimixInputError, match=match):
+        plots.plot_simplex(posterior, **args)
+
+
+# ----------------------------------------------------------------------------------- regret
+def _regret_frame(zero: bool = False) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = [dict(strategy=s, runs=r, seed=k, regret=np.exp(-r / 8 * (1 + i)) * rng.uniform(0.5, 1.5))
+            for i, s in enumerate(["random", "thompson"]) for r in (4, 8, 12) for k in range(3)]
+    frame = pd.DataFrame(rows)
+    if zero:
+        frame.loc[frame["strategy"] == "thompson", "regret"] = 0.0
+    return frame
+
+
+def test_regret_curves_show_the_mean_over_seeds_on_a_log_axis(tmp_path):
+    frame = _regret_frame()
+    path = tmp_path / "regret.pdf"
+    fig = plots.plot_regret(frame, path=path)
+    assert path.read_bytes()[:4] == b"%PDF"
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "log"
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["random", "thompson"]
+    means = frame.groupby(["strategy", "runs"])["regret"].mean()
+    np.testing.assert_allclose(lines[0].get_ydata(), means.loc["random"])
+    assert len(ax.collections) == 2  # one band per strategy
+    assert "3 seed(s)" in ax.get_title()
+
+
+def test_regret_of_zero_uses_a_symlog_axis_and_bad_tables_are_refused():
+    assert plots.plot_regret(_regret_frame(zero=True)).axes[0].get_yscale() == "symlog"
+    with pytest.raises(BimixInputError, match="missing column.*regret"):
+        plots.plot_regret(pd.DataFrame({"strategy": ["a"], "runs": [1]}))
+    with pytest.raises(BimixInputError, match="row 2"):
+        plots.plot_regret(pd.DataFrame({"strategy": ["a", "a"], "runs": [1, 2], "regret": [0.1, -1]}))
