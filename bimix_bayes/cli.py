@@ -131,6 +131,46 @@ def predict(
               f"{len(step_list)} steps ({post.method} fit, {prob:g} intervals)")
 
 
+corpus_app = typer.Typer(help="Token corpora of real text domains for the trainer.",
+                         no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
+
+
+@corpus_app.command("build")
+def corpus_build(
+    out_dir: Annotated[Path, typer.Option("--out", help="Corpus directory to create.")],
+    embedded: Annotated[bool, typer.Option(
+        help="Build offline from the small slice shipped in the package (seconds).")] = False,
+    domains: Annotated[str | None, typer.Option(
+        help="Comma-separated subset of the default domains (full build only).")] = None,
+    tokenizer: Annotated[str, typer.Option(help="byte, or bpe (trained here).")] = "byte",
+    vocab_size: Annotated[int, typer.Option(help="BPE vocabulary size.")] = 4096,
+    force: Annotated[bool, typer.Option(help="Replace an existing corpus at --out.")] = False,
+) -> None:
+    """Tokenise text domains into train/val uint16 shards with a manifest.
+
+    Without --embedded, reads the eight default domains from installed Debian packages and wheels
+    (install them once with scripts/install-corpus-sources). Same inputs give byte-identical output.
+
+    Example: bimix corpus build --embedded --out corpus/
+    """
+    from bimix_bayes.corpus import Corpus, build_embedded_corpus, build_full_corpus
+
+    options = {"tokenizer": tokenizer, "vocab_size": vocab_size, "overwrite": force,
+               "log": console.print}
+    if embedded:
+        if domains is not None:
+            raise BimixInputError("--domains applies to the full build, not --embedded")
+        build_embedded_corpus(out_dir, **options)
+    else:
+        names = None if domains is None else [d.strip() for d in domains.split(",") if d.strip()]
+        build_full_corpus(out_dir, domains=names, **options)
+    built = Corpus.open(out_dir)
+    total = sum(built.info(d)["train_tokens"] + built.info(d)["val_tokens"] for d in built.domains)
+    out.print(f"{out_dir}: {len(built.domains)} domains, {total:,} tokens "
+              f"({built.tokenizer['kind']}, vocab {built.vocab_size})")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``bimix`` script."""
     try:

@@ -104,7 +104,8 @@ def build_corpus(
     if val_every < 2:
         raise BimixInputError(f"val_every must be at least 2, got {val_every}")
     if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not overwrite:
-        raise BimixInputError("output already exists; choose a new directory or overwrite it",
+        raise BimixInputError("output already exists; choose a new directory or replace it "
+                              "(--force, or overwrite=True)",
                               path=out)
     if not domains:
         raise BimixInputError("no domains to build")
