@@ -171,6 +171,83 @@ def corpus_build(
               f"({built.tokenizer['kind']}, vocab {built.vocab_size})")
 
 
+PLOT_KINDS = ("curves", "predicted-vs-observed", "coefficients", "simplex", "regret")
+
+
+@app.command()
+def plot(
+    input_path: Annotated[Path, typer.Argument(
+        help="Posterior file from `bimix fit`; for --kind regret, the planner benchmark's CSV "
+             "(strategy,runs,regret[,seed]).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Figure to write (.png, .pdf or .svg).")],
+    kind: Annotated[str, typer.Option(help=f"One of {', '.join(PLOT_KINDS)}.")] = "curves",
+    mixtures: Annotated[Path | None, typer.Option(
+        help="curves: wide mixture CSV to draw (default: the observed runs).")] = None,
+    steps: Annotated[str | None, typer.Option(
+        help="curves: comma-separated steps (default: a grid past the last observed step).")] = None,
+    step: Annotated[int | None, typer.Option(help="simplex: training step compared.")] = None,
+    domains: Annotated[str | None, typer.Option(
+        help="simplex: the three corner domains, comma-separated; curves: domains to draw.")] = None,
+    reference: Annotated[Path | None, typer.Option(
+        help="simplex: one-row mixture CSV (default: the best observed run).")] = None,
+    quantity: Annotated[str, typer.Option(
+        help="simplex: expected-loss or prob-improvement.")] = "expected-loss",
+    observations: Annotated[Path | None, typer.Option(
+        help="predicted-vs-observed: held-out observations CSV (default: in-sample).")] = None,
+    prob: Annotated[float, typer.Option(help="Probability of the bands and intervals.")] = 0.9,
+    mean: Annotated[bool, typer.Option(
+        help="curves, predicted-vs-observed: bands of the mean curve, not of a new run's loss.",
+    )] = False,
+) -> None:
+    """Draw a figure of a fitted law (or of planner regret) and write it.
+
+    Kinds: curves (loss against step with predictive bands per domain), predicted-vs-observed,
+    coefficients (forest plot), simplex (ternary map of three domains), regret.
+
+    Example: bimix plot fit.nc --kind simplex --domains web,code,math --step 5000 --out simplex.png
+    """
+    from bimix_bayes import plots
+
+    if kind not in PLOT_KINDS:
+        raise BimixInputError(f"--kind must be one of {', '.join(PLOT_KINDS)}, got {kind!r}")
+    names = None if domains is None else [d.strip() for d in domains.split(",") if d.strip()]
+    if kind == "regret":
+        import pandas as pd
+
+        if not input_path.is_file():
+            raise BimixInputError("file not found", path=input_path)
+        try:
+            frame = pd.read_csv(input_path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise BimixInputError(f"not a readable CSV ({exc})", path=input_path) from None
+        plots.plot_regret(frame, source=str(input_path), path=out_path)
+        out.print(f"wrote {out_path}")
+        return
+
+    from bimix_bayes.mixtures import read_mixtures
+    from bimix_bayes.observations import Observations
+    from bimix_bayes.posterior import Posterior
+
+    post = Posterior.load(input_path)
+    if kind == "curves":
+        mix = None if mixtures is None else read_mixtures(mixtures, domains=post.sources)
+        plots.plot_loss_curves(post, mix, None if steps is None else _steps(steps), prob=prob,
+                               observation=not mean, domains=names, path=out_path)
+    elif kind == "predicted-vs-observed":
+        held = None if observations is None else Observations.read_csv(observations)
+        plots.plot_predicted_vs_observed(post, held, prob=prob, observation=not mean,
+                                         path=out_path)
+    elif kind == "coefficients":
+        plots.plot_coefficients(post, prob=prob, path=out_path)
+    else:
+        if step is None:
+            raise BimixInputError("--kind simplex needs --step")
+        ref = None if reference is None else read_mixtures(reference, domains=post.sources)
+        plots.plot_simplex(post, names, step, ref, quantity=quantity.replace("-", "_"),
+                           path=out_path)
+    out.print(f"wrote {out_path} ({kind}, {post.method} fit)")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``bimix`` script."""
     try:

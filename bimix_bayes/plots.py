@@ -385,7 +385,7 @@ def _to_xy(bary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def simplex_map(
     post: Posterior,
-    domains: Sequence[str],
+    domains: Sequence[str] | None,
     step: int,
     reference: pd.DataFrame | pd.Series | None = None,
     *,
@@ -401,8 +401,8 @@ def simplex_map(
     ----------
     post : Posterior
         The fitted law.
-    domains : sequence of 3 str
-        Training domains on the corners.
+    domains : sequence of 3 str, or None
+        Training domains on the corners; None means all three when there are exactly three.
     step : int
         Training step at which losses are compared.
     reference : pandas.DataFrame (one row, index mixture) or pandas.Series, optional
@@ -423,6 +423,11 @@ def simplex_map(
     >>> grid, ref = simplex_map(post, ("web", "code", "math"), step=5000)       # doctest: +SKIP
     >>> grid.loc[grid["expected_loss"].idxmin(), ["web", "code", "math"]]       # doctest: +SKIP
     """
+    if domains is None:
+        if len(post.sources) != 3:
+            raise BimixInputError(f"name the three domains of the ternary map; the posterior has "
+                                  f"{len(post.sources)}: {', '.join(post.sources)}")
+        domains = post.sources
     domains = list(domains)
     if len(domains) != 3 or len(set(domains)) != 3:
         raise BimixInputError(f"a ternary map needs three different domains, got {domains}")
@@ -461,7 +466,7 @@ def simplex_map(
 
 def plot_simplex(
     post: Posterior,
-    domains: Sequence[str],
+    domains: Sequence[str] | None,
     step: int,
     reference: pd.DataFrame | pd.Series | None = None,
     quantity: Literal["expected_loss", "prob_improvement"] = "expected_loss",
@@ -498,8 +503,8 @@ def plot_simplex(
     if quantity not in SIMPLEX_QUANTITIES:
         raise BimixInputError(f"unknown quantity {quantity!r}; expected one of "
                               f"{', '.join(SIMPLEX_QUANTITIES)}")
-    domains = list(domains)
     grid, reference = simplex_map(post, domains, step, reference, resolution=resolution)
+    domains = post.sources if domains is None else list(domains)  # checked by simplex_map
     total = float(reference[domains].sum())
     value = grid[quantity].to_numpy()
     if quantity == "expected_loss":
@@ -568,6 +573,7 @@ def plot_regret(
     frame: pd.DataFrame,
     *,
     ylabel: str = f"regret ({UNITS})",
+    source: str = "<regret table>",
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
     """Regret against the number of training runs, one curve per planning strategy.
@@ -580,6 +586,8 @@ def plot_regret(
         over seeds with a band of plus and minus one standard error.
     ylabel : str
         Label of the regret axis (its units).
+    source : str
+        Where the table came from, for error messages.
     path : path-like, optional
         Also write the figure here.
 
@@ -596,16 +604,16 @@ def plot_regret(
     """
     missing = [c for c in REGRET_COLUMNS if c not in frame.columns]
     if missing:
-        raise BimixInputError(f"regret table: missing column(s) {', '.join(missing)}; expected "
-                              f"{','.join(REGRET_COLUMNS)}[,seed]")
+        raise BimixInputError(f"missing column(s) {', '.join(missing)}; expected "
+                              f"{','.join(REGRET_COLUMNS)}[,seed]", path=source, line=1)
     regret = pd.to_numeric(frame["regret"], errors="coerce")
     runs = pd.to_numeric(frame["runs"], errors="coerce")
     bad = regret.isna() | runs.isna() | (regret < 0)
     if bad.any():
         i = int(np.argmax(bad.to_numpy()))
-        raise BimixInputError(f"regret table: row {i + 1}: runs and regret must be numbers, regret "
-                              f">= 0; got runs={frame['runs'].iloc[i]!r}, "
-                              f"regret={frame['regret'].iloc[i]!r}")
+        raise BimixInputError(f"runs and regret must be numbers, regret >= 0; got "
+                              f"runs={frame['runs'].iloc[i]!r}, regret={frame['regret'].iloc[i]!r}",
+                              path=source, line=i + 2)
     data = frame.assign(regret=regret, runs=runs)
     stats = data.groupby(["strategy", "runs"], sort=True)["regret"].agg(["mean", "sem", "count"])
     stats["sem"] = stats["sem"].fillna(0.0)

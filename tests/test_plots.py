@@ -9,6 +9,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.container import ErrorbarContainer
 
 from bimix_bayes import laws, plots
+from bimix_bayes.cli import main
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior
@@ -268,5 +269,56 @@ def test_regret_of_zero_uses_a_symlog_axis_and_bad_tables_are_refused():
     assert plots.plot_regret(_regret_frame(zero=True)).axes[0].get_yscale() == "symlog"
     with pytest.raises(BimixInputError, match="missing column.*regret"):
         plots.plot_regret(pd.DataFrame({"strategy": ["a"], "runs": [1]}))
-    with pytest.raises(BimixInputError, match="row 2"):
+    with pytest.raises(BimixInputError, match="line 3: runs and regret must be numbers"):
         plots.plot_regret(pd.DataFrame({"strategy": ["a", "a"], "runs": [1, 2], "regret": [0.1, -1]}))
+
+
+# -------------------------------------------------------------------------------------- CLI
+@pytest.fixture(scope="module")
+def posterior_file(posterior, tmp_path_factory):
+    path = tmp_path_factory.mktemp("fit") / "fit.nc"
+    posterior.save(path)
+    return path
+
+
+@pytest.mark.parametrize("args", [
+    ["--kind", "curves", "--domains", "web,code", "--steps", "100,1000,8000", "--mean"],
+    ["--kind", "predicted-vs-observed", "--prob", "0.5"],
+    ["--kind", "coefficients"],
+    ["--kind", "simplex", "--domains", "web,code,math", "--step", "4000",
+     "--quantity", "prob-improvement"],
+])
+def test_cli_plot_writes_each_kind(posterior_file, tmp_path, capsys, args):
+    out = tmp_path / "fig.png"
+    with pytest.raises(SystemExit) as done:
+        main(["plot", str(posterior_file), "--out", str(out), *args])
+    assert done.value.code == 0
+    assert _written(out)
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_cli_plot_regret_from_a_csv(tmp_path):
+    table, out = tmp_path / "regret.csv", tmp_path / "regret.svg"
+    _regret_frame().to_csv(table, index=False)
+    with pytest.raises(SystemExit) as done:
+        main(["plot", str(table), "--kind", "regret", "--out", str(out)])
+    assert done.value.code == 0
+    assert out.read_text().lstrip().startswith("<?xml")
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["--kind", "violin"], "--kind must be one of"),
+    (["--kind", "simplex", "--domains", "web,code,math"], "needs --step"),
+    (["--kind", "simplex", "--step", "100"], "name the three domains"),
+    (["--kind", "curves", "--steps", "0"], "--steps takes"),
+    (["--kind", "regret"], "not a readable CSV"),
+])
+def test_cli_plot_bad_input_is_one_line_and_writes_nothing(posterior_file, tmp_path, capsys, args,
+                                                           match):
+    out = tmp_path / "fig.png"
+    with pytest.raises(SystemExit) as done:
+        main(["plot", str(posterior_file), "--out", str(out), *args])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and match in err and err.count("\n") == 1
+    assert not out.exists()
