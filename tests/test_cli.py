@@ -1,0 +1,146 @@
+"""The ``bimix`` CLI: validate, fit and predict, including their error paths."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bimix_bayes.cli import main
+from bimix_bayes.posterior import Posterior
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "bimix_bayes" / "data" / "example"
+OBS, MIX = EXAMPLE / "observations.csv", EXAMPLE / "mixtures.csv"
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    """Run the CLI in-process; return exit status, stdout and stderr."""
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_user_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def only_files(folder: Path) -> set[str]:
+    """Every name in ``folder`` (temporary files of atomic writes included)."""
+    return {p.name for p in folder.iterdir()}
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "fit.nc"
+    main_status = subprocess.run(
+        [sys.executable, "-m", "bimix_bayes.cli", "fit", str(OBS), "--method", "leastsq",
+         "--out", str(path)], capture_output=True, text=True, check=False)
+    assert main_status.returncode == 0, main_status.stderr
+    return path
+
+
+def test_validate_ok_and_error(tmp_path, capsys):
+    code, out, _ = run(["validate", str(OBS)], capsys)
+    assert code == 0 and "12 runs, 4 domains" in out
+    bad = tmp_path / "bad.csv"
+    lines = OBS.read_text().splitlines()
+    bad.write_text("\n".join([*lines[:5], lines[5].rsplit(",", 1)[0] + ",-2", *lines[6:]]))
+    code, _, err = run(["validate", str(bad)], capsys)
+    assert_user_error(code, err, str(bad), "line 6", "loss must be a positive")
+
+
+def test_fit_leastsq_writes_a_loadable_posterior(fitted, capsys):
+    post = Posterior.load(fitted)
+    assert post.method == "leastsq" and post.domains == ["web", "code", "books", "math"]
+    assert len(post.observations) == len(pd.read_csv(OBS))
+
+
+def test_fit_errors_leave_nothing_behind(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("run,domain,proportion,step,loss\na,web,0.5,10,2.0\n")
+    code, _, err = run(["fit", str(bad), "--method", "leastsq", "--out", str(out / "f.nc")], capsys)
+    assert_user_error(code, err, "proportions sum to 0.5")
+    code, _, err = run(["fit", str(OBS), "--method", "leastsq", "--law", "transfer",
+                        "--out", str(out / "f.nc")], capsys)
+    assert_user_error(code, err, "bimix law only")
+    code, _, err = run(["fit", str(OBS), "--method", "magic", "--out", str(out / "f.nc")], capsys)
+    assert_user_error(code, err, "--method must be bayes or leastsq")
+    code, _, err = run(["fit", str(tmp_path / "none.csv"), "--out", str(out / "f.nc")], capsys)
+    assert_user_error(code, err, "file not found")
+    assert only_files(out) == set()
+
+
+def test_predict_writes_the_prediction_table(fitted, tmp_path, capsys):
+    pred_path = tmp_path / "pred.csv"
+    code, out, err = run(["predict", str(fitted), "--mixtures", str(MIX), "--steps", "5000,20000",
+                          "--prob", "0.8", "--out", str(pred_path)], capsys)
+    assert code == 0, err
+    pred = pd.read_csv(pred_path)
+    assert list(pred.columns) == ["mixture", "domain", "step", "mean", "median", "lower", "upper",
+                                  "prob"]
+    assert len(pred) == 4 * 4 * 2 and (pred["prob"] == 0.8).all()
+    # More training lowers the loss; leaving code out raises code's loss.
+    wide = pred.pivot_table(index=["mixture", "domain"], columns="step", values="mean")
+    assert (wide[20000] < wide[5000]).all()
+    code_loss = pred[(pred["domain"] == "code") & (pred["step"] == 20000)].set_index("mixture")
+    assert code_loss.loc["no-code", "mean"] > code_loss.loc["code-heavy", "mean"]
+
+
+@pytest.mark.parametrize(
+    ("change", "needles"),
+    [
+        ({"--steps": "1000,abc"}, ["--steps takes comma-separated positive integers"]),
+        ({"--steps": "0"}, ["--steps"]),
+        ({"--prob": "1.5"}, ["prob must be in (0, 1)"]),
+        ({"--mixtures": "BAD_MIX"}, ["unknown domain column(s) law", "line 1"]),
+        ({"POSTERIOR": "MISSING"}, ["file not found"]),
+        ({"POSTERIOR": "NOT_NC"}, ["not a readable netCDF posterior file"]),
+    ],
+)
+def test_predict_errors_leave_nothing_behind(fitted, tmp_path, capsys, change, needles):
+    bad_mix = tmp_path / "bad_mix.csv"
+    bad_mix.write_text("mixture,web,code,books,math,law\nm,0.25,0.25,0.25,0.25,0\n")
+    not_nc = tmp_path / "not.nc"
+    not_nc.write_text("hello")
+    out = tmp_path / "out"
+    out.mkdir()
+    paths = {"BAD_MIX": str(bad_mix), "MISSING": str(tmp_path / "none.nc"), "NOT_NC": str(not_nc)}
+    args = {"POSTERIOR": str(fitted), "--mixtures": str(MIX), "--steps": "1000", "--prob": "0.9"}
+    args.update({k: paths.get(v, v) for k, v in change.items()})
+    argv = ["predict", args.pop("POSTERIOR"), *[x for kv in args.items() for x in kv],
+            "--out", str(out / "pred.csv")]
+    code, _, err = run(argv, capsys)
+    assert_user_error(code, err, *needles)
+    assert only_files(out) == set()
+
+
+def test_every_command_has_an_example_in_its_help(capsys):
+    for command in ("validate", "fit", "predict"):
+        code, out, _ = run([command, "--help"], capsys)
+        assert code == 0 and "Example: bimix " + command in out
+
+
+def test_installed_script_reports_one_line_without_traceback(tmp_path):
+    script = Path(sys.executable).parent / "bimix"
+    if not script.exists():
+        pytest.skip("the bimix script is not installed in this environment")
+    res = subprocess.run([str(script), "predict", str(tmp_path / "none.nc"), "--mixtures",
+                          str(MIX), "--steps", "10", "--out", str(tmp_path / "p.csv")],
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 2
+    assert_user_error(res.returncode, res.stderr, "none.nc", "file not found")
+    assert not (tmp_path / "p.csv").exists()
