@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from bimix_bayes.corpus.tokenizer import TextTokenizer, load_tokenizer
 from bimix_bayes.errors import BimixInputError
 
 FORMAT = "bimix-corpus/1"
@@ -173,9 +175,12 @@ class Corpus:
 
     def decode(self, ids: np.ndarray | list[int]) -> str:
         """Turn token ids back into text with the corpus tokenizer (``eot`` ids are dropped)."""
-        from bimix_bayes.corpus.tokenizer import load_tokenizer
+        return self._text_tokenizer.decode(ids)
 
-        return load_tokenizer(self.tokenizer, self.path).decode(ids)
+    @functools.cached_property
+    def _text_tokenizer(self) -> TextTokenizer:
+        # loaded once per Corpus: a BPE file takes milliseconds to parse
+        return load_tokenizer(self.tokenizer, self.path)
 
     # ----------------------------------------------------------------------------- validation
     def _check_domain(self, domain: str) -> None:
