@@ -131,6 +131,59 @@ def predict(
               f"{len(step_list)} steps ({post.method} fit, {prob:g} intervals)")
 
 
+def _bound_specs(specs: list[str] | None, option: str) -> float | dict[str, float] | None:
+    """Parse repeated ``--min``/``--max`` values: one bare number for all domains, or DOMAIN=X pairs."""
+    if not specs:
+        return None
+    try:
+        if len(specs) == 1 and "=" not in specs[0]:
+            return float(specs[0])
+        pairs = [spec.split("=", 1) for spec in specs]
+        if any(len(p) != 2 for p in pairs):
+            raise ValueError
+        return {name.strip(): float(value) for name, value in pairs}
+    except ValueError:
+        raise BimixInputError(f"{option} takes one number for all domains or DOMAIN=X pairs, "
+                              f"got {' '.join(specs)!r}") from None
+
+
+@app.command()
+def entropy(
+    corpus: Annotated[Path, typer.Argument(help="Corpus directory (bimix corpus build).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Tidy CSV domain,kind,entropy,proportion.")],
+    kind: Annotated[list[str] | None, typer.Option(
+        help="shannon, conditional, joint or von-neumann; repeat for several (default: all four).",
+    )] = None,
+    mixture_out: Annotated[Path | None, typer.Option(
+        help="Also write the mixtures (one row entropy-<kind> per kind) for `bimix train`.",
+    )] = None,
+    temperature: Annotated[float, typer.Option(help="Softmax temperature; 1 is the paper's.")] = 1.0,
+    min_: Annotated[list[str] | None, typer.Option(
+        "--min", help="Lower bound: X for all domains, or DOMAIN=X (repeatable).")] = None,
+    max_: Annotated[list[str] | None, typer.Option(
+        "--max", help="Upper bound: X for all domains, or DOMAIN=X (repeatable).")] = None,
+    split: Annotated[str, typer.Option(help="Shards to read: train or val.")] = "train",
+    passages: Annotated[int, typer.Option(help="Passages sampled for von Neumann.")] = 1024,
+    seed: Annotated[int, typer.Option(help="Seed of the passage sample.")] = 0,
+) -> None:
+    """Entropy proxies per domain and the softmax mixtures they imply (training-free first guess).
+
+    Example: bimix entropy corpus/ --out entropy.csv --mixture-out entropy_mix.csv --min 0.02
+    """
+    from bimix_bayes._io import atomic_path
+    from bimix_bayes.entropy import KINDS, EntropyProxies
+    from bimix_bayes.mixtures import write_mixtures
+
+    lower, upper = _bound_specs(min_, "--min"), _bound_specs(max_, "--max")
+    proxies = EntropyProxies(kind or KINDS, temperature, lower=lower, upper=upper, split=split,
+                             n_passages=passages, seed=seed).fit(corpus)
+    with atomic_path(out_path) as tmp:
+        proxies.to_frame().to_csv(tmp, index=False, float_format="%.10g")
+    if mixture_out is not None:
+        write_mixtures(proxies.mixtures_, mixture_out)
+    out.print(proxies.mixtures_.round(4).to_string())
+
+
 corpus_app = typer.Typer(help="Token corpora of real text domains for the trainer.",
                          no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
