@@ -52,6 +52,8 @@ COEFFICIENT_LABELS = {
 SIMPLEX_QUANTITIES = ("expected_loss", "prob_improvement")
 #: Default number of observed runs drawn by :func:`plot_loss_curves` (more bands do not read).
 MAX_CURVES = 6
+#: Fewest samples behind a band that includes training noise (see :func:`predictive`).
+MIN_NOISE_DRAWS = 2000
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
@@ -88,6 +90,39 @@ def _colors(n: int) -> list:
 
     cmap = colormaps["tab10" if n <= 10 else "viridis"]
     return [cmap(i if n <= 10 else i / max(n - 1, 1)) for i in range(n)]
+
+
+# ------------------------------------------------------------------------------ prediction
+def predictive(
+    post: Posterior,
+    mixtures: pd.DataFrame,
+    steps: Sequence[int],
+    prob: float = 0.9,
+    observation: bool = False,
+    seed: int = 0,
+    min_draws: int = MIN_NOISE_DRAWS,
+) -> xr.Dataset:
+    """:meth:`Posterior.predict`, with enough noise draws for the bands of a small posterior.
+
+    ``predict(observation=True)`` adds one noise draw per posterior draw, so the bands of a
+    least-squares fit (one draw) would have zero width. Here the draws are repeated until there
+    are at least ``min_draws`` before the noise is added: the same predictive distribution, with
+    enough Monte Carlo samples for its quantiles.
+
+    Examples
+    --------
+    >>> pred = predictive(leastsq_post, mixtures, [1000], observation=True)    # doctest: +SKIP
+    """
+    noisy = "sigma" in post.draws or "sigma_run" in post.draws
+    if observation and noisy and post.n_samples < min_draws:
+        draws = post.draws
+        copies = -(-min_draws // post.n_samples)
+        tiled = xr.concat([draws] * copies, dim="draw").assign_coords(
+            draw=np.arange(draws.sizes["draw"] * copies))
+        tree = post.tree.copy()
+        tree["posterior"] = xr.DataTree(tiled)
+        post = type(post)(tree)
+    return post.predict(mixtures, steps, prob=prob, observation=observation, seed=seed)
 
 
 # ------------------------------------------------------------------------------ loss curves
@@ -166,7 +201,9 @@ def plot_loss_curves(
             mixtures = mixtures.iloc[keep]
     domains = _check_domains(post, domains)
     steps = default_steps(obs) if steps is None else steps
-    pred = post.predict(mixtures, steps, prob=prob, observation=observation, seed=seed)
+    pred = predictive(post, mixtures, steps, prob=prob, observation=observation, seed=seed)
+    # The line is the median mean curve: smooth, unlike a quantile of noisy draws.
+    center = pred["median"] if not observation else post.predict(mixtures, steps)["median"]
 
     frame = obs.frame[obs.frame["loss"].notna()]
     fig, axes = _grid(len(domains))
@@ -176,7 +213,8 @@ def plot_loss_curves(
         for color, name in zip(colors, pred["mixture"].values, strict=True):
             p = pred.sel(mixture=name, domain=domain)
             ax.fill_between(x, p["lower"], p["upper"], color=color, alpha=0.2, linewidth=0)
-            ax.plot(x, p["median"], color=color, linewidth=1.5, label=str(name))
+            ax.plot(x, center.sel(mixture=name, domain=domain), color=color, linewidth=1.5,
+                    label=str(name))
             seen = frame[(frame["run"] == name) & (frame["domain"] == domain)]
             if len(seen):
                 ax.scatter(seen["step"].astype(float), seen["loss"], color=color, s=14, zorder=3,
@@ -261,7 +299,7 @@ def plot_predicted_vs_observed(
         lacking = [s for s in post.sources if s not in obs.domains]
         raise BimixInputError(f"the observations give no proportion for training domain(s) "
                               f"{', '.join(lacking)}", path=obs.source)
-    pred = post.predict(mixtures, obs.steps, prob=prob, observation=observation, seed=seed)
+    pred = predictive(post, mixtures, obs.steps, prob=prob, observation=observation, seed=seed)
     at = {k: xr.DataArray(rows[k].to_numpy(), dims="row") for k in ("run", "domain")}
     at["step"] = xr.DataArray(rows["step"].to_numpy(dtype=int), dims="row")
     cell = pred[["median", "lower", "upper"]].sel(mixture=at["run"], domain=at["domain"],
@@ -360,8 +398,9 @@ def plot_coefficients(
         ax.set_ylabel("domain (evaluated)")
         ax.set_title("transfer weight, posterior median")
         fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.suptitle(f"Coefficients ({post.law} law, {post.method}, {post.n_samples} draws): median, "
-                 f"50% and {prob:.0%} intervals")
+    shown = (f"{post.n_samples} draws): median, 50% and {prob:.0%} intervals" if post.n_samples > 1
+             else "point estimate)")
+    fig.suptitle(f"Coefficients ({post.law} law, {post.method}, {shown}")
     return _finish(fig, path)
 
 

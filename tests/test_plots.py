@@ -84,6 +84,27 @@ def _written(path) -> bool:
     return path.read_bytes()[:4] == PNG
 
 
+@pytest.fixture(scope="module")
+def point_posterior(observations) -> Posterior:
+    """A least-squares-like fit: one draw, with the noise scales."""
+    return Posterior.from_draws(_draws(TRUE, 1, 0.0, seed=0).isel(chain=[0]), observations,
+                                law="bimix", method="leastsq", s_ref=S_REF)
+
+
+# ------------------------------------------------------------------------------ prediction
+def test_predictive_gives_a_one_draw_fit_noise_bands_of_the_right_width(point_posterior):
+    mix = pd.DataFrame([[0.25] * 4], columns=DOMAINS, index=["even"])
+    pred = plots.predictive(point_posterior, mix, [1000], prob=0.9, observation=True)
+    assert pred.sizes["sample"] >= plots.MIN_NOISE_DRAWS
+    curve = point_posterior.predict(mix, [1000])["median"]
+    # Log-loss noise is normal with sd sqrt(0.01^2 + 0.02^2): the 90% band spans +-1.645 sd.
+    sd = np.hypot(0.01, 0.02)
+    np.testing.assert_allclose(np.log(pred["upper"] / curve), 1.645 * sd, rtol=0.1)
+    np.testing.assert_allclose(np.log(curve / pred["lower"]), 1.645 * sd, rtol=0.1)
+    same = plots.predictive(point_posterior, mix, [1000], observation=False)
+    assert same.sizes["sample"] == 1
+
+
 # ------------------------------------------------------------------------------ loss curves
 def test_loss_curves_default_shows_a_capped_set_of_runs_beyond_the_last_step(posterior, tmp_path):
     path = tmp_path / "sub" / "curves.png"
@@ -133,6 +154,12 @@ def test_predicted_vs_observed_in_sample_has_one_bar_set_per_domain(posterior, t
     assert any(t.get_text() == "y = x" for t in ax.get_legend().get_texts())
 
 
+def test_predicted_vs_observed_of_a_point_fit_covers_about_prob(point_posterior):
+    title = plots.plot_predicted_vs_observed(point_posterior).axes[0].get_title()
+    coverage = float(title.split(": ")[1].split("%")[0])
+    assert 75 <= coverage <= 100
+
+
 def test_predicted_vs_observed_of_an_exact_point_fit_lies_on_the_diagonal(observations):
     exact = _observations(TRUE, n_runs=4, seed=5, prefix="held", noise=False)
     draws = _draws(TRUE, 1, 0.0, seed=0).isel(chain=[0])
@@ -165,6 +192,11 @@ def test_coefficients_one_panel_per_coefficient_at_the_posterior_median(posterio
         np.testing.assert_allclose(median.get_xdata(),
                                    posterior.draws[name].median(("chain", "draw")).to_numpy())
     assert fig.axes[4].get_xscale() == "log"  # eps
+    assert "200 draws" in fig.get_suptitle()
+
+
+def test_coefficients_of_a_point_fit_say_so(point_posterior):
+    assert "point estimate" in plots.plot_coefficients(point_posterior).get_suptitle()
 
 
 def test_coefficients_of_the_transfer_law_add_a_weight_map(transfer_posterior):
