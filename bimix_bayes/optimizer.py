@@ -374,11 +374,17 @@ class LossSurface:
             still = np.abs(d).max(axis=-1) > tol  # a vanishing Newton step: converged
             todo[idx[~still]] = False
             idx, xi, gi, d = idx[still], xi[still], gi[still], d[still]
-            # Armijo search along the projected path, halving each draw's step on its own.
+            # Armijo search along the projected path, halving each draw's step on its own. A
+            # projected Newton path need not descend when the active set is still wrong; after
+            # 12 halvings such a draw falls back to projected steepest descent, which does.
             step = np.ones(len(idx))
             new_x, moved = xi.copy(), np.zeros(len(idx), dtype=bool)
             pending = np.arange(len(idx))
-            for _ in range(40):
+            diag = np.diagonal(hess[idx], axis1=-2, axis2=-1).max(axis=-1)
+            for attempt in range(40):
+                if attempt == 12:
+                    d[pending] = -gi[pending] / np.maximum(diag[pending, None], 1e-300)
+                    step[pending] = 1.0
                 trial = constraints.project(xi[pending] + step[pending, None] * d[pending])
                 f_trial = self._subset(idx[pending], trial, order=0)[1]
                 ok = f_trial <= f[idx[pending]] + 1e-4 * (gi[pending] * (trial - xi[pending])).sum(-1)
@@ -543,7 +549,7 @@ def optimize(
     for name, value in (("prob", prob), ("quantile", quantile)):
         if not 0 < value < 1:
             raise BimixInputError(f"{name} must be in (0, 1), got {value}")
-    constraints = _check_constraints(post, constraints)
+    constraints = resolve_constraints(post, constraints)
     ref = None if reference is None else reference_mixture(post, reference)
     surface = LossSurface(post, step, weights, max_draws=max_draws, seed=seed)
     if ref is None:
@@ -606,7 +612,8 @@ def best_observed(post: Posterior, surface: LossSurface) -> pd.Series:
     return observed.iloc[int(expected.argmin())].rename("reference")
 
 
-def _check_constraints(post: Posterior, constraints: Constraints | None) -> Constraints:
+def resolve_constraints(post: Posterior, constraints: Constraints | None) -> Constraints:
+    """The given constraints, checked against the posterior's sources; default the plain simplex."""
     if constraints is None:
         return Constraints.build(post.sources)
     if list(constraints.sources) != list(post.sources):
