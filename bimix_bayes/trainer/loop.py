@@ -1,0 +1,452 @@
+"""Training proxy models on mixtures and logging per-domain validation losses as observations.
+
+:func:`train` trains one run per mixture and seed. Every evaluation appends one row per corpus domain
+(zero-proportion domains included) to the observations CSV at once, so a crash loses nothing that
+was evaluated. A checkpoint (model, optimiser, data position, step) is written atomically after
+every evaluation and every ``checkpoint_every`` steps; rerunning the same command after a crash (even
+SIGKILL) resumes from it and writes exactly the rows an uninterrupted run writes. Randomness is a
+pure function of ``(seed, step, rank)`` (window positions) and ``seed`` (initial weights), so the
+step number and the sampler's carried deficit are the whole random state.
+
+Layouts (see :mod:`bimix_bayes.trainer.distributed`):
+
+- one process: the runs one after another on one device;
+- ``torchrun --nproc_per_node=K -m bimix_bayes.cli train ... --distribute data``: each run in turn
+  is data-parallel (DDP) over K devices, every rank taking its slice of each step's batch;
+- ``... --distribute mixtures``: rank k trains runs k, k+K, ... alone on its own device.
+
+Examples
+--------
+>>> import tempfile, pandas as pd
+>>> from bimix_bayes.corpus import Corpus, build_corpus
+>>> from bimix_bayes.trainer.preset import Preset
+>>> tmp = tempfile.mkdtemp()
+>>> corpus = Corpus.open(build_corpus({"a": ["abab " * 40] * 4, "b": ["xyz " * 50] * 4},
+...                                   tmp + "/corpus"))
+>>> preset = Preset.from_dict({"name": "micro", "model": {"n_layer": 1, "n_head": 2, "n_embd": 16,
+...     "block_size": 16}, "train": {"batch_size": 4, "micro_batch_size": 4, "eval_sequences": 2}})
+>>> mixtures = pd.DataFrame({"a": [0.5], "b": [0.5]}, index=pd.Index(["m"], name="mixture"))
+>>> obs = train(corpus, mixtures, preset, tmp + "/obs.csv", steps=4, progress=False)
+>>> obs.runs, obs.steps
+(['m-seed0'], [1, 2, 3, 4])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from bimix_bayes._io import atomic_path
+from bimix_bayes.corpus import Corpus
+from bimix_bayes.errors import BimixInputError
+from bimix_bayes.mixtures import validate_mixtures
+from bimix_bayes.observations import Observations
+from bimix_bayes.trainer.distributed import Layout
+from bimix_bayes.trainer.model import GPT
+from bimix_bayes.trainer.obslog import ObservationLog
+from bimix_bayes.trainer.preset import Preset, TrainConfig
+from bimix_bayes.trainer.sampling import MixtureSampler
+
+DISTRIBUTE = ("data", "mixtures")
+
+
+def eval_schedule(steps: int, eval_steps: Sequence[int] | None = None, n_evals: int = 8) -> list[int]:
+    """The steps at which to evaluate: ``eval_steps`` checked, or ``n_evals`` log-spaced ones.
+
+    The log-spaced schedule runs from ``steps / 32`` to ``steps`` (always included), which resolves
+    the power law in steps without spending evaluations on the warm-up transient.
+
+    Examples
+    --------
+    >>> eval_schedule(1000)
+    [31, 51, 84, 138, 226, 371, 609, 1000]
+    >>> eval_schedule(100, [50, 10, 100])
+    [10, 50, 100]
+    """
+    if steps < 1:
+        raise BimixInputError(f"steps must be >= 1, got {steps}")
+    if eval_steps is not None:
+        bad = [s for s in eval_steps if not 1 <= int(s) <= steps]
+        if bad:
+            raise BimixInputError(f"eval steps must lie in 1..{steps}, got {bad}")
+        if not eval_steps:
+            raise BimixInputError("eval steps are empty")
+        return sorted({int(s) for s in eval_steps})
+    if n_evals < 1:
+        raise BimixInputError(f"the number of evaluations must be >= 1, got {n_evals}")
+    grid = np.geomspace(max(1.0, steps / 32), steps, n_evals)
+    return sorted({int(s) for s in np.floor(grid).astype(int)} | {steps})
+
+
+def lr_at(step: int, steps: int, cfg: TrainConfig) -> float:
+    """Learning rate of update ``step`` (1-based): linear warm-up, then cosine or exponential decay.
+
+    Examples
+    --------
+    >>> cfg = TrainConfig(lr=1e-3, min_lr=1e-4, warmup_fraction=0.1)
+    >>> [round(lr_at(s, 100, cfg), 6) for s in (5, 10, 100)]
+    [0.0005, 0.001, 0.0001]
+    """
+    warmup = round(cfg.warmup_fraction * steps)
+    if step <= warmup:
+        return cfg.lr * step / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    if cfg.schedule == "exponential":
+        return cfg.lr * (cfg.min_lr / cfg.lr) ** progress
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    run: str
+    mixture: str
+    proportions: tuple[float, ...]
+    seed: int
+
+
+def train(
+    corpus: Corpus,
+    mixtures: pd.DataFrame,
+    preset: Preset,
+    out: str | os.PathLike[str],
+    *,
+    steps: int,
+    seeds: int | Sequence[int] = 0,
+    eval_steps: Sequence[int] | None = None,
+    n_evals: int = 8,
+    device: str | None = None,
+    compile: bool = False,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
+    keep_checkpoints: bool = False,
+    distribute: str = "data",
+    progress: bool = True,
+) -> Observations:
+    """Train one proxy model per mixture and seed, appending per-domain validation losses to ``out``.
+
+    Parameters
+    ----------
+    corpus : Corpus
+        The token corpus; its domains must be exactly the mixture columns.
+    mixtures : pandas.DataFrame
+        Index ``mixture``, one proportion column per corpus domain (as from
+        :func:`bimix_bayes.mixtures.read_mixtures`).
+    preset : Preset
+        Model shape and optimisation recipe.
+    out : path-like
+        Observations CSV (``run,domain,proportion,step,loss,tokens,model,seed``); rows are appended,
+        runs already complete in it are skipped. Run names are ``{mixture}-seed{seed}``.
+    steps : int
+        Optimiser steps per run.
+    seeds : int or sequence of int
+        One run per mixture and seed.
+    eval_steps : sequence of int, optional
+        Evaluation steps; default :func:`eval_schedule` with ``n_evals`` log-spaced steps.
+    device : {"cpu", "cuda", "auto"}, optional
+        Default: CUDA when available.
+    compile : bool
+        Wrap the model in ``torch.compile``.
+    checkpoint_dir : path-like, optional
+        Default ``OUT.ckpt/`` beside ``out``; one ``{run}.pt`` per unfinished run.
+    checkpoint_every : int, optional
+        Also checkpoint every this many steps (default: about every tenth of the run).
+    keep_checkpoints : bool
+        Keep a run's final checkpoint instead of deleting it when the run completes.
+    distribute : {"data", "mixtures"}
+        Under ``torchrun``: DDP per run, or one run per rank.
+    progress : bool
+        Show a progress bar (rank 0, on stderr).
+
+    Returns
+    -------
+    Observations
+        Everything in ``out`` after training.
+
+    Raises
+    ------
+    BimixInputError
+        Before any training: mixtures that do not match the corpus, a corpus too short for the
+        context, impossible batch splits, an ``out`` or checkpoint from another configuration.
+    """
+    layout = Layout.from_env()
+    out = Path(out)
+    seeds = [seeds] if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise BimixInputError(f"seeds must be distinct non-negative integers, got {seeds}")
+    if distribute not in DISTRIBUTE:
+        raise BimixInputError(f"distribute must be one of {DISTRIBUTE}, got {distribute!r}")
+    mixtures = validate_mixtures(mixtures.rename_axis("mixture").reset_index(),
+                                 domains=corpus.domains, source="<mixtures>")
+    schedule = eval_schedule(steps, eval_steps, n_evals)
+    ddp_world = layout.world_size if distribute == "data" else 1
+    cfg = preset.train
+    if cfg.batch_size % (cfg.micro_batch_size * ddp_world):
+        raise BimixInputError(
+            f"train.batch_size ({cfg.batch_size}) must be a multiple of micro_batch_size x "
+            f"data-parallel ranks ({cfg.micro_batch_size} x {ddp_world})")
+    _check_corpus(corpus, mixtures, preset)
+    jobs = [_Job(f"{name}-seed{seed}", str(name), tuple(row.tolist()), seed)
+            for name, row in mixtures.iterrows() for seed in seeds]
+    log = ObservationLog(out)
+    _check_existing(log, jobs, preset, corpus.domains)
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else out.with_name(out.name + ".ckpt")
+    for job in jobs:
+        _check_checkpoint(ckpt_dir / f"{job.run}.pt", _fingerprint(job, preset, steps, corpus))
+
+    dev = layout.device(device)
+    layout.start(dev)
+    try:
+        if dev.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        mine = jobs if distribute == "data" else jobs[layout.rank::layout.world_size]
+        evals = _eval_windows(corpus, preset.model.block_size, cfg.eval_sequences)
+        train_tokens = [corpus.tokens(d, "train") for d in corpus.domains]
+        console = Console(stderr=True)
+        show = progress and layout.is_main
+        with _progress(show, console) as bar:
+            for job in mine:
+                _Run(job, corpus, preset, steps, schedule, log, ckpt_dir, layout, dev,
+                     ddp=distribute == "data" and layout.world_size > 1, compile=compile,
+                     checkpoint_every=checkpoint_every or max(1, steps // 10),
+                     keep_checkpoint=keep_checkpoints, evals=evals, train_tokens=train_tokens,
+                     bar=bar if show else None, console=console if layout.is_main else None,
+                     ).run()
+        layout.barrier()
+    finally:
+        layout.stop()
+    return Observations.read_csv(out)
+
+
+class _Run:
+    """One mixture and seed: build, resume, train, evaluate, checkpoint."""
+
+    def __init__(self, job: _Job, corpus: Corpus, preset: Preset, steps: int, schedule: list[int],
+                 log: ObservationLog, ckpt_dir: Path, layout: Layout, device: torch.device, *,
+                 ddp: bool, compile: bool, checkpoint_every: int, keep_checkpoint: bool,
+                 evals: list[np.ndarray], train_tokens: list[np.ndarray], bar: Progress | None,
+                 console: Console | None) -> None:
+        self.job, self.corpus, self.preset, self.steps = job, corpus, preset, steps
+        self.schedule, self.log, self.layout, self.device = set(schedule), log, layout, device
+        self.ckpt = ckpt_dir / f"{job.run}.pt"
+        self.ddp, self.compile, self.checkpoint_every = ddp, compile, checkpoint_every
+        self.keep_checkpoint, self.evals, self.train_tokens = keep_checkpoint, evals, train_tokens
+        self.bar, self.console = bar, console
+        self.fingerprint = _fingerprint(job, preset, steps, corpus)
+
+    def note(self, text: str) -> None:
+        if self.console is not None:
+            self.console.print(text)
+
+    def run(self) -> None:
+        job, cfg, domains = self.job, self.preset.train, self.corpus.domains
+        final = {(job.run, d, self.steps) for d in domains}
+        if final <= self.log.keys():
+            self.note(f"{job.run}: already complete in {self.log.path}, skipped")
+            return
+        torch.manual_seed(job.seed)  # identical initial weights on every rank
+        model = GPT(self.preset.model, self.corpus.vocab_size).to(self.device)
+        optimizer = _adamw(model, cfg, self.device)
+        sampler = MixtureSampler(job.proportions, cfg.batch_size, job.seed)
+        start = 0
+        if self.ckpt.exists():
+            state = torch.load(self.ckpt, map_location=self.device, weights_only=True)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            sampler.load_state_dict(state["sampler"])
+            start = int(state["step"])
+            self.note(f"{job.run}: resuming from step {start} ({self.ckpt})")
+        raw = model
+        fwd = torch.compile(model) if self.compile else model
+        if self.ddp:
+            from torch.nn.parallel import DistributedDataParallel
+
+            fwd = DistributedDataParallel(fwd, device_ids=[self.device.index]
+                                          if self.device.type == "cuda" else None)
+        per_rank = cfg.batch_size // (self.layout.world_size if self.ddp else 1)
+        accum = per_rank // cfg.micro_batch_size
+        lo = (self.layout.rank if self.ddp else 0) * per_rank
+        tokens_per_step = cfg.batch_size * self.preset.model.block_size
+        task = self.bar.add_task(job.run, total=self.steps, completed=start, loss="-", tps="-") \
+            if self.bar is not None else None
+        t0, loss_sum = time.perf_counter(), torch.zeros((), device=self.device)
+        for step in range(start + 1, self.steps + 1):
+            # Dropout masks depend on (seed, step, rank) only, so a resumed run draws the same ones.
+            torch.manual_seed(int(np.random.SeedSequence(
+                [job.seed, step, self.layout.rank]).generate_state(1)[0]))
+            batch = sampler.next_batch(self.train_tokens, self.preset.model.block_size)
+            local = torch.from_numpy(batch[lo:lo + per_rank]).to(self.device, non_blocking=True)
+            for g in optimizer.param_groups:
+                g["lr"] = lr_at(step, self.steps, cfg)
+            for micro in range(accum):
+                chunk = local[micro * cfg.micro_batch_size:(micro + 1) * cfg.micro_batch_size]
+                sync = micro == accum - 1 or not self.ddp
+                with contextlib.nullcontext() if sync else fwd.no_sync(), self._autocast():
+                    loss = fwd(chunk[:, :-1], chunk[:, 1:]) / accum
+                loss.backward()
+                loss_sum += loss.detach()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if task is not None and (step % 10 == 0 or step in self.schedule or step == self.steps):
+                elapsed = time.perf_counter() - t0
+                self.bar.update(task, completed=step, loss=f"{loss_sum.item() / (step - start):.3f}",
+                                tps=f"{tokens_per_step * (step - start) / elapsed:,.0f}")
+            if step in self.schedule:
+                self._evaluate(fwd if not self.ddp else fwd.module, step)
+            if step in self.schedule or step % self.checkpoint_every == 0:
+                self._save(raw, optimizer, sampler, step)
+        if self.layout.is_main and not self.keep_checkpoint:
+            self.ckpt.unlink(missing_ok=True)
+        if task is not None:
+            self.bar.stop_task(task)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @torch.no_grad()
+    def _evaluate(self, model: torch.nn.Module, step: int) -> None:
+        """Mean validation loss per domain on the fixed windows; rank 0 appends the rows."""
+        model.eval()
+        world = self.layout.world_size if self.ddp else 1
+        mb = self.preset.train.micro_batch_size
+        totals = torch.zeros(len(self.evals), 2, dtype=torch.float64, device=self.device)
+        for i, windows in enumerate(self.evals):
+            mine = torch.from_numpy(windows[self.layout.rank::world] if self.ddp else windows)
+            for j in range(0, len(mine), mb):
+                chunk = mine[j:j + mb].to(self.device)
+                with self._autocast():
+                    totals[i, 0] += model(chunk[:, :-1], chunk[:, 1:], reduction="sum").double()
+                totals[i, 1] += chunk[:, 1:].numel()
+        if self.ddp:
+            dist.all_reduce(totals)
+        model.train()
+        losses = (totals[:, 0] / totals[:, 1]).tolist()
+        if not all(math.isfinite(x) for x in losses):
+            raise RuntimeError(f"{self.job.run}: validation loss is not finite at step {step} "
+                               "(training diverged; lower train.lr in the preset)")
+        if self.layout.is_main:
+            tokens = step * self.preset.train.batch_size * self.preset.model.block_size
+            self.log.append([
+                {"run": self.job.run, "domain": d, "proportion": p, "step": step, "loss": loss,
+                 "tokens": tokens, "model": self.preset.name, "seed": self.job.seed}
+                for d, p, loss in zip(self.corpus.domains, self.job.proportions, losses,
+                                      strict=True)])
+
+    def _save(self, model: GPT, optimizer: torch.optim.Optimizer, sampler: MixtureSampler,
+              step: int) -> None:
+        if self.layout.is_main:
+            state = {"fingerprint": self.fingerprint, "step": step, "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "sampler": sampler.state_dict()}
+            with atomic_path(self.ckpt) as tmp:
+                torch.save(state, tmp)
+        if self.ddp:
+            self.layout.barrier()
+
+
+def _adamw(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not norms or biases)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                             fused=device.type == "cuda")
+
+
+def _eval_windows(corpus: Corpus, block_size: int, n: int) -> list[np.ndarray]:
+    """Each domain's first ``n`` non-overlapping ``block_size + 1`` windows of ``val.bin``."""
+    out = []
+    for d in corpus.domains:
+        val = corpus.tokens(d, "val")
+        k = min(n, (len(val) - 1) // block_size)
+        out.append(np.stack([np.asarray(val[i * block_size:(i + 1) * block_size + 1],
+                                        dtype=np.int64) for i in range(k)]))
+    return out
+
+
+def _check_corpus(corpus: Corpus, mixtures: pd.DataFrame, preset: Preset) -> None:
+    t = preset.model.block_size
+    used = mixtures.columns[(mixtures > 0).any(axis=0)]
+    for d in corpus.domains:
+        info = corpus.info(d)
+        if info["val_tokens"] < t + 1:
+            raise BimixInputError(
+                f"domain {d!r} has {info['val_tokens']} validation tokens; block_size {t} of "
+                f"preset {preset.name!r} needs at least {t + 1}", path=corpus.path / "manifest.json")
+        if d in used and info["train_tokens"] < t + 1:
+            raise BimixInputError(
+                f"domain {d!r} has {info['train_tokens']} training tokens; block_size {t} of "
+                f"preset {preset.name!r} needs at least {t + 1}", path=corpus.path / "manifest.json")
+
+
+def _check_existing(log: ObservationLog, jobs: list[_Job], preset: Preset,
+                    domains: list[str]) -> None:
+    """Refuse to append to runs in ``out`` that another configuration wrote."""
+    by_run = {j.run: j for j in jobs}
+    for line, row in enumerate(log.rows(), start=2):
+        job = by_run.get(row["run"])
+        if job is None:
+            continue
+        if row["model"] != preset.name or row["seed"] != str(job.seed):
+            raise BimixInputError(
+                f"run {job.run!r} already exists here with model {row['model']!r}, seed "
+                f"{row['seed']}; now model {preset.name!r}: choose another --out",
+                path=log.path, line=line)
+        i = domains.index(row["domain"]) if row["domain"] in domains else -1
+        if i < 0 or abs(float(row["proportion"]) - job.proportions[i]) > 1e-9:
+            raise BimixInputError(
+                f"run {job.run!r} already exists here with domain {row['domain']!r} at proportion "
+                f"{row['proportion']}, which this mixture does not match: choose another --out",
+                path=log.path, line=line)
+
+
+def _fingerprint(job: _Job, preset: Preset, steps: int, corpus: Corpus) -> str:
+    """What determines a run's trajectory; a checkpoint only resumes the identical configuration."""
+    return json.dumps({"preset": preset.to_dict(), "steps": steps, "seed": job.seed,
+                       "proportions": list(job.proportions),
+                       "corpus": {d: corpus.info(d)["sha256"] for d in corpus.domains}},
+                      sort_keys=True)
+
+
+def _check_checkpoint(path: Path, fingerprint: str) -> None:
+    if not path.exists():
+        return
+    try:
+        # mmap: reads the small fingerprint without loading the weights.
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is the same user problem
+        raise BimixInputError(f"checkpoint is unreadable ({exc}); delete it to start over",
+                              path=path) from None
+    if state.get("fingerprint") != fingerprint:
+        raise BimixInputError("checkpoint was written by a different configuration (preset, "
+                              "steps, seed, mixture or corpus); delete it or use another --out",
+                              path=path)
+
+
+@contextlib.contextmanager
+def _progress(show: bool, console: Console) -> Iterator[Progress | None]:
+    if not show:
+        yield None
+        return
+    columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TextColumn("{task.fields[tps]} tok/s"), TextColumn("loss {task.fields[loss]}"),
+                          TimeRemainingColumn()]
+    with Progress(*columns, console=console) as bar:
+        yield bar

@@ -1,0 +1,102 @@
+"""The observations CSV as a crash-safe log that training runs append to.
+
+Each evaluation appends its rows (one per domain) in one atomic replace of the file: the new content
+is written beside it, fsynced and renamed over it, so a reader or a crash never sees half a row.
+An exclusive ``flock`` on ``OUT.lock`` serialises writers, so several processes (one mixture per
+GPU) can share one file. Rows whose ``(run, domain, step)`` is already present are skipped, which
+makes a resumed run that repeats an evaluation write nothing twice.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> log = ObservationLog(pathlib.Path(tempfile.mkdtemp()) / "obs.csv")
+>>> row = {"run": "a", "domain": "web", "proportion": 1.0, "step": 10, "loss": 3.25, "tokens": 640,
+...        "model": "tiny", "seed": 0}
+>>> log.append([row]), log.append([row])
+(1, 0)
+>>> log.path.read_text().splitlines()
+['run,domain,proportion,step,loss,tokens,model,seed', 'a,web,1,10,3.25,640,tiny,0']
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bimix_bayes._io import atomic_path
+from bimix_bayes.errors import BimixInputError
+
+COLUMNS = ("run", "domain", "proportion", "step", "loss", "tokens", "model", "seed")
+
+
+class ObservationLog:
+    """Append-only view of an observations CSV with the trainer's columns (:data:`COLUMNS`).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The CSV; created with a header on the first append. An existing file must have exactly
+        :data:`COLUMNS` as its header.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def check(self) -> None:
+        """Raise :class:`BimixInputError` if an existing file cannot take the trainer's rows."""
+        self.rows()
+
+    def rows(self) -> list[dict[str, str]]:
+        """The rows already in the file, as strings (empty when the file does not exist)."""
+        if not self.path.exists():
+            return []
+        with open(self.path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if tuple(reader.fieldnames or ()) != COLUMNS:
+                raise BimixInputError(
+                    f"existing output has columns {reader.fieldnames}, not the trainer's "
+                    f"{','.join(COLUMNS)}; choose another --out", path=self.path, line=1)
+            return list(reader)
+
+    def keys(self) -> set[tuple[str, str, int]]:
+        """The ``(run, domain, step)`` triples already present."""
+        return {(r["run"], r["domain"], int(r["step"])) for r in self.rows() if r["step"]}
+
+    def append(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Add the rows not yet present, atomically; return how many were written."""
+        with self._locked():
+            existing = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
+            have = self.keys()
+            new = [r for r in rows if (str(r["run"]), str(r["domain"]), int(r["step"])) not in have]
+            if not new:
+                return 0
+            buf = io.StringIO()
+            writer = csv.writer(buf, lineterminator="\n")
+            if not existing:
+                writer.writerow(COLUMNS)
+            for r in new:
+                writer.writerow([_format(r[c]) for c in COLUMNS])
+            with atomic_path(self.path) as tmp:
+                tmp.write_text(existing + buf.getvalue(), encoding="utf-8")
+            return len(new)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _format(value: Any) -> str:
+    # Ten significant digits: the same text on every run, far below training noise.
+    return f"{value:.10g}" if isinstance(value, float) else str(value)
