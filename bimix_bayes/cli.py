@@ -184,6 +184,61 @@ def entropy(
     out.print(proxies.mixtures_.round(4).to_string())
 
 
+def _int_list(text: str | None, option: str) -> list[int] | None:
+    """Parse a comma-separated list of integers (``--seed 0,1,2``, ``--eval-steps 100,500``)."""
+    if text is None:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise BimixInputError(f"{option} takes comma-separated integers, got {text!r}") from None
+
+
+@app.command()
+def train(
+    mixtures: Annotated[Path, typer.Option(help="Wide mixtures CSV: one run per row (and seed).")],
+    model: Annotated[Path, typer.Option(help="Model preset TOML, e.g. models/tiny.toml.")],
+    steps: Annotated[int, typer.Option(help="Optimiser steps per run.")],
+    corpus: Annotated[Path, typer.Option(help="Corpus directory (bimix corpus build).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Observations CSV; rows are appended.")],
+    seed: Annotated[str, typer.Option(help="Seed, or comma-separated seeds (one run each).")] = "0",
+    eval_steps: Annotated[str | None, typer.Option(
+        help="Comma-separated evaluation steps (default: --n-evals log-spaced steps).")] = None,
+    n_evals: Annotated[int, typer.Option(help="Log-spaced evaluations when no --eval-steps.")] = 8,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    compile_: Annotated[bool, typer.Option("--compile", help="Use torch.compile.")] = False,
+    distribute: Annotated[str, typer.Option(
+        help="Under torchrun: 'data' (DDP per run) or 'mixtures' (one run per rank).")] = "data",
+    checkpoint_dir: Annotated[Path | None, typer.Option(
+        help="Checkpoints of unfinished runs (default OUT.ckpt/).")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(
+        help="Also checkpoint every N steps (default: a tenth of the run).")] = None,
+    keep_checkpoints: Annotated[bool, typer.Option(help="Keep final checkpoints.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Train GPT proxy models on mixtures and append per-domain validation losses to OUT.
+
+    Rerunning the same command after a crash resumes from the last checkpoint; finished runs are
+    skipped. For several GPUs, launch with torchrun --nproc_per_node=K -m bimix_bayes.cli train ...
+
+    Example: bimix train --mixtures mix.csv --model models/tiny.toml --steps 300 --corpus c/ --out o.csv
+    """
+    from bimix_bayes.corpus import Corpus
+    from bimix_bayes.mixtures import read_mixtures
+    from bimix_bayes.trainer import Preset
+    from bimix_bayes.trainer import train as train_runs
+
+    source = Corpus.open(corpus)
+    mix = read_mixtures(mixtures, domains=source.domains)
+    preset = Preset.load(model)
+    obs = train_runs(source, mix, preset, out_path, steps=steps, seeds=_int_list(seed, "--seed"),
+                     eval_steps=_int_list(eval_steps, "--eval-steps"), n_evals=n_evals,
+                     device=device, compile=compile_, checkpoint_dir=checkpoint_dir,
+                     checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
+                     distribute=distribute, progress=progress)
+    out.print(f"{out_path}: {len(obs.runs)} runs, {len(obs)} rows")
+
+
 corpus_app = typer.Typer(help="Token corpora of real text domains for the trainer.",
                          no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
