@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import stat
 import struct
 import zipfile
 import zlib
@@ -82,6 +84,12 @@ def test_documents_split_at_eot(small):
     assert corpus.decode(docs[-1]) == DOCS["code"][-1]  # the last document is always validation
     ends = np.flatnonzero(corpus.tokens("code", "val") == corpus.eot)
     assert [len(d) for d in docs] == list(np.diff(np.r_[-1, ends]) - 1)
+
+
+def test_corpus_directory_gets_the_usual_mode(small):
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(small.stat().st_mode) == 0o777 & ~umask  # not mkdtemp's private 0700
 
 
 def test_split_is_every_tenth_document_from_the_end(tmp_path):

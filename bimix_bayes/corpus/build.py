@@ -130,6 +130,9 @@ def build_corpus(
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the corpus gets a normal directory mode
     try:
         entries = {}
         for name, parts in splits.items():
