@@ -65,7 +65,9 @@ class LeastSquaresFit:
     coefficients_ : pandas.DataFrame
         Index ``domain``; columns ``log_c, alpha, u, beta, eps`` (identifiable form), ``sigma``
         (residual sd of log-loss, ``sqrt(SSR / (n - p))``), ``n`` (rows fitted), ``eps_fitted``,
-        ``cost`` (half the sum of squared residuals) and ``starts_converged``.
+        ``cost`` (half the sum of squared residuals), ``starts_converged`` and
+        ``n_proportions`` (distinct proportions of the domain; with one, ``alpha`` is not
+        identified and the fit returns whichever value the solver stopped at).
     s_ref_ : float
     observations_ : Observations
 
@@ -135,7 +137,8 @@ class LeastSquaresFit:
         dof = max(len(y) - n_params, 1)
         return {**{k: float(v) for k, v in p.items()}, "eps": eps,
                 "sigma": float(np.sqrt(2 * best.cost / dof)), "n": len(y), "eps_fitted": fit_eps,
-                "cost": float(best.cost), "starts_converged": converged}
+                "cost": float(best.cost), "starts_converged": converged,
+                "n_proportions": len(np.unique(r))}
 
     def paper_coefficients(self) -> pd.DataFrame:
         """The paper's ``A, alpha, B, beta, C`` per domain (convention ``C = 1``; steps as given)."""
@@ -164,5 +167,6 @@ class LeastSquaresFit:
             config={"eps": self.eps, "s_ref": self.s_ref_, "solver": "scipy least_squares trf"},
             diagnostics={"cost": c["cost"].to_dict(), "n": c["n"].to_dict(),
                          "starts_converged": c["starts_converged"].to_dict(),
-                         "eps_fitted": c["eps_fitted"].to_dict()},
+                         "eps_fitted": c["eps_fitted"].to_dict(),
+                         "n_proportions": c["n_proportions"].to_dict()},
         )

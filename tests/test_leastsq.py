@@ -58,6 +58,7 @@ def test_recovers_known_coefficients(fitted):
     np.testing.assert_allclose(c.loc[["code", "math"], "eps"], TRUTH.loc[["code", "math"], "eps"],
                                rtol=0.6)
     assert (c.loc[["web", "books"], "eps"] == EPS_FLOOR).all()
+    assert (c["n_proportions"] > 10).all()
     # Residual sd of log-loss: residual and run noise together, sqrt(2) * 1 %.
     assert np.all((c["sigma"] > 0.01) & (c["sigma"] < 0.02))
 
