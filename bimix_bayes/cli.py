@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -354,6 +354,180 @@ def plot(
         plots.plot_simplex(post, names, step, ref, quantity=quantity.replace("-", "_"),
                            path=out_path)
     out.print(f"wrote {out_path} ({kind}, {post.method} fit)")
+
+
+def _domain_pairs(specs: list[str] | None, option: str) -> dict[str, str]:
+    """Parse repeated ``DOMAIN=VALUE`` options into a dict (values still text)."""
+    pairs = {}
+    for spec in specs or []:
+        name, sep, value = spec.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise BimixInputError(f"{option} takes DOMAIN=VALUE, got {spec!r}")
+        pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def _number(text: str, option: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise BimixInputError(f"{option}: not a number: {text!r}") from None
+
+
+def _plan_inputs(post: Any, bounds: list[str] | None, available: list[str] | None,
+                 max_epochs: float, tokens: float | None, weight: list[str] | None
+                 ) -> tuple[Any, dict[str, float] | None]:
+    """Constraints and target weights shared by ``optimize`` and ``suggest``."""
+    from bimix_bayes.optimizer import Constraints
+
+    limits = {}
+    for name, text in _domain_pairs(bounds, "--bounds").items():
+        lo, sep, hi = text.partition(":")
+        if not sep:
+            raise BimixInputError(f"--bounds takes DOMAIN=MIN:MAX, got {name}={text}")
+        limits[name] = (_number(lo or "0", "--bounds"), _number(hi or "1", "--bounds"))
+    tokens_by_domain = {k: _number(v, "--available")
+                        for k, v in _domain_pairs(available, "--available").items()}
+    constraints = Constraints.build(post.sources, limits, available_tokens=tokens_by_domain,
+                                    max_epochs=max_epochs, total_tokens=tokens)
+    weights = {k: _number(v, "--weight") for k, v in _domain_pairs(weight, "--weight").items()}
+    return constraints, weights or None
+
+
+def _target_step(step: float | None, tokens: float | None, tokens_per_step: float | None) -> float:
+    if step is not None:
+        return step
+    if tokens is not None and tokens_per_step:
+        return tokens / tokens_per_step
+    raise BimixInputError("give the target --step, or the token budget as --tokens with "
+                          "--tokens-per-step")
+
+
+BoundsOpt = Annotated[list[str] | None, typer.Option(
+    "--bounds", help="Per-domain limits DOMAIN=MIN:MAX, e.g. code=0.05:0.5 (repeatable).")]
+AvailableOpt = Annotated[list[str] | None, typer.Option(
+    "--available", help="Unique tokens available per domain, DOMAIN=TOKENS (repeatable; needs "
+                        "--tokens): caps the share at TOKENS x --max-epochs / --tokens.")]
+WeightOpt = Annotated[list[str] | None, typer.Option(
+    "--weight", help="Target weight of an evaluated domain, DOMAIN=W (repeatable; default "
+                     "uniform; unlisted domains get 0 once any is given).")]
+StepOpt = Annotated[float | None, typer.Option(help="Training step at which to judge mixtures.")]
+TokensOpt = Annotated[float | None, typer.Option(
+    help="Total training tokens of the planned run (token budget).")]
+TokensPerStepOpt = Annotated[float | None, typer.Option(
+    help="Tokens per training step: with --tokens, sets the step when --step is not given.")]
+
+
+@app.command()
+def optimize(
+    posterior_path: Annotated[Path, typer.Argument(help="Posterior file from `bimix fit`.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Plan CSV to write (domain,proportion); "
+                                                         "the gain summary goes beside it as .json.")],
+    step: StepOpt = None,
+    reference: Annotated[Path | None, typer.Option(
+        help="Wide mixture CSV with the one mixture to beat (default: the best observed).")] = None,
+    objective: Annotated[str, typer.Option(
+        help="expected-gain, prob-improvement or quantile (risk-averse).")] = "expected-gain",
+    quantile: Annotated[float, typer.Option(help="Lower quantile of the gain for "
+                                                 "--objective quantile.")] = 0.1,
+    bounds: BoundsOpt = None,
+    available: AvailableOpt = None,
+    max_epochs: Annotated[float, typer.Option(help="Epochs allowed over a domain's data.")] = 1.0,
+    tokens: TokensOpt = None,
+    tokens_per_step: TokensPerStepOpt = None,
+    weight: WeightOpt = None,
+    prob: Annotated[float, typer.Option(help="Probability of the reported intervals.")] = 0.9,
+    max_draws: Annotated[int | None, typer.Option(help="Use at most this many draws.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (draw subset, multi-start).")] = 0,
+) -> None:
+    """Find the mixture with the best expected gain (or P(improvement), or safe quantile).
+
+    Example: bimix optimize fit.nc --step 5000 --bounds code=0.05:0.5 --out plan.csv
+    """
+    import json
+
+    from bimix_bayes._io import atomic_path
+    from bimix_bayes.mixtures import read_mixtures
+    from bimix_bayes.optimizer import optimize as run_optimize
+    from bimix_bayes.posterior import Posterior
+
+    target = _target_step(step, tokens, tokens_per_step)
+    post = Posterior.load(posterior_path)
+    constraints, weights = _plan_inputs(post, bounds, available, max_epochs, tokens, weight)
+    ref = None if reference is None else read_mixtures(reference, domains=post.sources)
+    if ref is not None and len(ref) != 1:
+        raise BimixInputError(f"the reference must hold one mixture, found {len(ref)}",
+                              path=reference)
+    result = run_optimize(post, target, reference=ref, weights=weights, objective=objective,
+                          constraints=constraints, prob=prob, quantile=quantile,
+                          max_draws=max_draws, seed=seed)
+    summary = result.summary()
+    summary_path = out_path.with_suffix(".json")
+    with atomic_path(out_path) as tmp:
+        result.plan_frame().to_csv(tmp, index=False, float_format="%.6g")
+    with atomic_path(summary_path) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    out.print(result.plan_frame().round(4).to_string(index=False))
+    out.print(
+        f"gain {summary['gain_mean']:.4g} nats [{summary['gain_lower']:.4g}, "
+        f"{summary['gain_upper']:.4g}] ({prob:g} interval), P(gain > 0) = "
+        f"{summary['prob_improvement']:.3f}, expected loss {summary['expected_loss']:.4g} vs "
+        f"{summary['reference_expected_loss']:.4g} for the reference")
+    out.print(f"wrote {out_path} and {summary_path}")
+
+
+@app.command()
+def suggest(
+    posterior_path: Annotated[Path | None, typer.Argument(
+        help="Posterior file from `bimix fit` (omit with --corpus for a cold start).")] = None,
+    out_path: Annotated[Path, typer.Option("--out", help="Mixture CSV to write (trainable).")]
+    = Path("next.csv"),
+    n: Annotated[int, typer.Option("--n", help="How many mixtures to suggest (batch size).")] = 4,
+    step: StepOpt = None,
+    rule: Annotated[str, typer.Option(help="thompson (batch Thompson sampling) or info (value "
+                                           "of information).")] = "thompson",
+    candidates: Annotated[Path | None, typer.Option(
+        help="Wide mixture CSV to choose from (default: the whole feasible simplex).")] = None,
+    corpus: Annotated[Path | None, typer.Option(
+        help="Cold start without a posterior: the corpus's entropy design.")] = None,
+    bounds: BoundsOpt = None,
+    available: AvailableOpt = None,
+    max_epochs: Annotated[float, typer.Option(help="Epochs allowed over a domain's data.")] = 1.0,
+    tokens: TokensOpt = None,
+    tokens_per_step: TokensPerStepOpt = None,
+    weight: WeightOpt = None,
+    min_distance: Annotated[float, typer.Option(
+        help="Smallest total-variation distance between suggestions.")] = 0.05,
+    max_draws: Annotated[int, typer.Option(help="Use at most this many draws.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Suggest the next mixtures to train, with each one's score, expected loss and sd.
+
+    Example: bimix suggest fit.nc --n 4 --step 5000 --rule thompson --out next.csv
+    """
+    from bimix_bayes.mixtures import read_mixtures, write_mixtures
+    from bimix_bayes.planner import initial_design
+    from bimix_bayes.planner import suggest as run_suggest
+    from bimix_bayes.posterior import Posterior
+
+    if posterior_path is None:
+        if corpus is None:
+            raise BimixInputError("give a posterior file, or --corpus for a cold-start design")
+        nxt = initial_design(corpus)
+    else:
+        target = _target_step(step, tokens, tokens_per_step)
+        post = Posterior.load(posterior_path)
+        constraints, weights = _plan_inputs(post, bounds, available, max_epochs, tokens, weight)
+        cand = None if candidates is None else read_mixtures(candidates, domains=post.sources)
+        if cand is not None and n > len(cand):
+            raise BimixInputError(f"asked for {n} mixtures but the candidate list holds only "
+                                  f"{len(cand)}", path=candidates)
+        nxt = run_suggest(post, n, target, rule=rule, candidates=cand, weights=weights,
+                          constraints=constraints, min_distance=min_distance,
+                          max_draws=max_draws, seed=seed)
+    write_mixtures(nxt, out_path)
+    out.print(nxt.round(4).to_string())
+    out.print(f"wrote {out_path} ({len(nxt)} mixtures)")
 
 
 def main(argv: list[str] | None = None) -> None:

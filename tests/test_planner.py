@@ -136,3 +136,32 @@ def test_bad_requests_fail_before_any_work(post):
         suggest(post, 1, STEP, candidates=cand.assign(wiki=0.0))
     with pytest.raises(BimixInputError, match="needs the posterior's noise scale"):
         suggest(_posterior(np.array([0.1, 0.2]), sigma=None), 1, STEP, rule="info")
+
+
+def test_cli_suggest_and_its_errors(post, tmp_path, capsys):
+    from bimix_bayes.cli import main
+
+    def cli(*argv):
+        try:
+            main(list(argv))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        return code, capsys.readouterr().err
+
+    post.save(tmp_path / "fit.nc")
+    nxt = tmp_path / "next.csv"
+    code, err = cli("suggest", str(tmp_path / "fit.nc"), "--n", "3", "--step", "2000",
+                    "--out", str(nxt))
+    assert code == 0, err
+    back = pd.read_csv(nxt)
+    assert list(back.columns) == ["mixture", *SOURCES, "score", "expected_loss", "loss_sd", "rule"]
+    read_mixtures(nxt, domains=SOURCES)  # `bimix train` reads it as it is
+    cand = tmp_path / "cand.csv"
+    cand.write_text("mixture,web,code,math\na,0.5,0.3,0.2\nb,0.2,0.3,0.5\n")
+    code, err = cli("suggest", str(tmp_path / "fit.nc"), "--n", "3", "--step", "2000",
+                    "--candidates", str(cand), "--out", str(tmp_path / "x.csv"))
+    assert code == 2 and "candidate list holds only 2" in err
+    assert not (tmp_path / "x.csv").exists()
+    code, err = cli("suggest", "--out", str(tmp_path / "x.csv"))
+    assert code == 2 and "--corpus" in err
