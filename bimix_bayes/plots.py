@@ -3,8 +3,9 @@
 Every function takes API objects (a :class:`~bimix_bayes.posterior.Posterior`, a DataFrame), returns
 a :class:`matplotlib.figure.Figure` and, given ``path``, also writes it atomically (the format
 follows the file suffix: ``.png``, ``.pdf``, ``.svg``). Figures are built without ``pyplot``, so
-nothing depends on a screen or on global figure state; in a notebook the returned figure displays
-itself.
+nothing depends on a screen or on global figure state, and a loop of plots leaks no memory. In a
+notebook, run ``%matplotlib inline`` once: it makes Jupyter display a returned figure (without it,
+a figure made outside ``pyplot`` shows as text).
 
 Losses are in nats per token throughout.
 
@@ -229,7 +230,9 @@ def plot_loss_curves(
         ax.set_ylabel(f"loss ({UNITS})")
         ax.grid(alpha=0.3, which="both", linewidth=0.5)
     band = "a new run's loss" if observation else "the mean curve"
-    fig.suptitle(f"Predicted loss: median and {prob:.0%} band of {band}; dots: observed{note}; "
+    shown = frame["run"].isin([str(m) for m in pred["mixture"].values]).any()
+    dots = f"; dots: observed{note}" if shown else note
+    fig.suptitle(f"Predicted loss: median curve and {prob:.0%} band of {band}{dots}; "
                  "dotted: last observed step")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, title="mixture", loc="outside right upper")
@@ -551,9 +554,12 @@ def plot_simplex(
         label = f"expected average loss ({UNITS})"
         levels, norm, cmap = 15, None, "viridis"
     else:
-        best = int(np.argmax(value))
+        # Many mixtures can be sure to win (P = 1); among them the lowest expected loss is best.
+        best = int(np.lexsort((grid["expected_loss"].to_numpy(), -value))[0])
         label = "P(average loss < reference's)"
-        levels, norm, cmap = np.linspace(0, 1, 21), TwoSlopeNorm(0.5, 0.0, 1.0), "RdBu"
+        # The top level sits just above 1: contourf leaves values equal to the top level unfilled.
+        levels = np.append(np.linspace(0, 1, 21)[:-1], 1 + 1e-9)
+        norm, cmap = TwoSlopeNorm(0.5, 0.0, 1.0), "RdBu"
 
     fig = Figure(figsize=(6.8, 5.6), layout="constrained")
     ax = fig.subplots()

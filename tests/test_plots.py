@@ -1,6 +1,5 @@
 """Plots: each function returns a figure with the expected panels and artists and writes the file."""
 
-import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,8 +12,6 @@ from bimix_bayes.cli import main
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior
-
-matplotlib.use("Agg")
 
 DOMAINS = ["web", "code", "math", "books"]
 TRUE = pd.DataFrame({"log_c": [1.0, 0.5, 0.7, 0.9], "alpha": [0.05, 0.12, 0.1, 0.08],
@@ -250,6 +247,14 @@ def test_simplex_holds_other_domains_at_the_reference_share(posterior, tmp_path)
     assert "sum 0.20" in fig.get_suptitle()
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels[0] == "reference 'mine'" and labels[1].startswith("best on grid")
+
+
+def test_simplex_best_of_many_sure_winners_is_the_lowest_expected_loss(symmetric_posterior):
+    ref = pd.DataFrame([[0.8, 0.1, 0.1]], columns=["a", "b", "c"], index=["lopsided"])
+    fig = plots.plot_simplex(symmetric_posterior, None, step=1000, reference=ref,
+                             quantity="prob_improvement", resolution=12)
+    best = [t.get_text() for t in fig.legends[0].get_texts()][1]
+    assert best == "best on grid: a 0.33, b 0.33, c 0.33"
 
 
 def test_simplex_draws_observed_runs_of_a_three_domain_fit(symmetric_posterior):
