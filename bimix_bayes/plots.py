@@ -618,6 +618,7 @@ def plot_regret(
     frame: pd.DataFrame,
     *,
     ylabel: str = f"regret ({UNITS})",
+    target: float | None = None,
     source: str = "<regret table>",
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
@@ -631,6 +632,8 @@ def plot_regret(
         over seeds with a band of plus and minus one standard error.
     ylabel : str
         Label of the regret axis (its units).
+    target : float, optional
+        A regret worth reaching, drawn as a dashed line.
     source : str
         Where the table came from, for error messages.
     path : path-like, optional
@@ -671,6 +674,8 @@ def plot_regret(
         ax.plot(s.index, s["mean"], "-o", color=color, markersize=3, label=str(name))
         ax.fill_between(s.index, (s["mean"] - s["sem"]).clip(lower=0), s["mean"] + s["sem"],
                         color=color, alpha=0.2, linewidth=0)
+    if target is not None:
+        ax.axhline(target, color="0.3", linestyle="--", linewidth=1, label=f"target {target:g}")
     positive = data.loc[data["regret"] > 0, "regret"]
     if (stats["mean"] > 0).all():
         ax.set_yscale("log")
