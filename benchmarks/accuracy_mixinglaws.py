@@ -1,0 +1,165 @@
+"""Accuracy and band coverage of the Bayesian BiMix fit on the Data Mixing Laws 3-domain Pile runs.
+
+Same split as benchmarks/leastsq_mixinglaws.py (benchmarks/mixinglaws_split.py: leave one mixture
+out, fit the others on checkpoints 1000-30000; predict the held-out mixture at every checkpoint
+and the fitted mixtures' checkpoints after 30000). Each fold is fitted by the paper's least
+squares and by the Bayesian model (nutpie NUTS, one compilation per setting, data swapped per
+fold); the table gives the MRE of the least-squares prediction and of the posterior-mean loss,
+and the share of observed losses inside the Bayesian 50 % and 90 % predictive bands of a new run
+(``Posterior.predict(observation=True)``).
+
+    .venv/bin/python benchmarks/accuracy_mixinglaws.py --data /work/shared/data/mixinglaws
+
+Writes benchmarks/results/accuracy_mixinglaws.md. Exits 0 with a message when the data are absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from leastsq_mixinglaws import markdown  # noqa: E402
+from mixinglaws_split import MAX_FIT_STEP, MIN_STEP, folds  # noqa: E402
+
+from bimix_bayes.errors import BimixInputError  # noqa: E402
+from bimix_bayes.leastsq import LeastSquaresFit  # noqa: E402
+from bimix_bayes.metrics import mean_relative_error, predicted_rows  # noqa: E402
+from bimix_bayes.validation import Refitter, band_rows  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "accuracy_mixinglaws.md"
+PROBS = (0.5, 0.9)
+
+
+def fold_rows(posterior, part, method: str) -> pd.DataFrame:
+    """Every scored row with its prediction (and, for a posterior of many draws, band hits)."""
+    rows = predicted_rows(posterior, part)
+    rows["method"] = method
+    if posterior.n_samples > 1:
+        for prob in PROBS:
+            rows[f"in{int(prob * 100)}"] = band_rows(posterior, part, prob)["inside"].to_numpy()
+    return rows
+
+
+def run(data_dir: Path, law: str, draws: int, tune: int, chains: int, say) -> tuple[
+        pd.DataFrame, pd.DataFrame]:
+    scored, folds_out = [], []
+    refitters: dict[str, Refitter] = {}
+    for k, (setting, heldout, split) in enumerate(folds(data_dir)):
+        t = time.perf_counter()
+        ls = LeastSquaresFit().fit(split.fit).to_posterior()
+        ls_s = time.perf_counter() - t
+        t = time.perf_counter()
+        refit = refitters.get(setting)
+        try:
+            if refit is None:
+                raise BimixInputError("first fold of this setting")
+            _, post = refit.fit(split.fit, seed=k)
+        except BimixInputError:
+            refit = refitters[setting] = Refitter(split.fit, law=law, draws=draws, tune=tune,
+                                                  chains=chains)
+            _, post = refit.fit(split.fit, seed=k)
+        bayes_s = time.perf_counter() - t
+        d = post.diagnostics
+        for target, part in (("held-out mixture", split.heldout_runs),
+                             (f"fitted mixtures, steps > {MAX_FIT_STEP}", split.later_steps)):
+            for method, p in (("leastsq", ls), ("bayes", post)):
+                rows = fold_rows(p, part, method)
+                rows["setting"], rows["heldout"], rows["target"] = setting, heldout, target
+                scored.append(rows)
+        folds_out.append({"setting": setting, "heldout": heldout,
+                          "leastsq s": round(ls_s, 1), "bayes s (incl. compile)": round(bayes_s, 1),
+                          "divergent": d["n_divergent"], "max R-hat": round(d["max_rhat"], 3),
+                          "min ESS bulk": round(d["min_ess_bulk"])})
+        say(f"{setting} hold out {heldout}: bayes {bayes_s:.0f} s, {d['n_divergent']} divergent, "
+            f"max R-hat {d['max_rhat']:.3f}")
+    return pd.concat(scored, ignore_index=True), pd.DataFrame(folds_out)
+
+
+def table(rows: pd.DataFrame) -> pd.DataFrame:
+    out = []
+    for (setting, target), g in rows.groupby(["setting", "target"], sort=False):
+        for domain, d in [*g.groupby("domain", sort=False), ("all", g)]:
+            ls, b = d[d["method"] == "leastsq"], d[d["method"] == "bayes"]
+            out.append({"setting": setting, "target": target, "domain": domain, "n": len(b),
+                        "MRE % leastsq": round(100 * mean_relative_error(ls["loss"],
+                                                                          ls["predicted"]), 2),
+                        "MRE % bayes": round(100 * mean_relative_error(b["loss"],
+                                                                        b["predicted"]), 2),
+                        **{f"bayes {int(p * 100)}% band coverage": round(
+                            float(b[f"in{int(p * 100)}"].mean()), 3) for p in PROBS}})
+    return pd.DataFrame(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="the mixinglaws folder")
+    parser.add_argument("--law", default="bimix", choices=["bimix", "transfer"])
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--tune", type=int, default=500)
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results markdown file")
+    args = parser.parse_args()
+    if not (args.data / "data" / "3Mix").is_dir():
+        print(f"{args.data}: no mixinglaws data (expected data/3Mix/); nothing to benchmark")
+        return
+    warnings.filterwarnings("ignore")
+    start = time.perf_counter()
+    load0 = os.getloadavg()
+
+    def say(text: str) -> None:
+        print(f"[{time.perf_counter() - start:6.0f} s] {text}", flush=True)
+
+    rows, fold_table = run(args.data, args.law, args.draws, args.tune, args.chains, say)
+    seconds = time.perf_counter() - start
+    result = table(rows)
+    print(result.to_string(index=False))
+    load = os.getloadavg()
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    held = result[(result["target"] == "held-out mixture") & (result["domain"] == "all")]
+    text = f"""# Bayesian BiMix vs least squares on the Data Mixing Laws 3-domain Pile runs
+
+- command: `{command}`
+- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC
+- machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores (`nproc`), load average at
+  start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, at end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}
+  (shared with other jobs)
+- total time: {seconds / 60:.1f} min for {len(fold_table)} folds (both methods)
+- Bayesian fit: law `{args.law}`, normal noise, default priors, nutpie {args.chains} chains x
+  {args.draws} draws (tune {args.tune}), target_accept 0.9, one compilation per setting
+
+Split: benchmarks/mixinglaws_split.py, as in benchmarks/results/leastsq_mixinglaws.md (leave one
+mixture out; fit checkpoints {MIN_STEP}-{MAX_FIT_STEP}; predict the held-out mixture at every
+checkpoint and the fitted mixtures after step {MAX_FIT_STEP}). MRE of the least-squares
+prediction and of the posterior-mean loss; band coverage: share of observed losses inside the
+central 50 % / 90 % predictive interval of a new run (`Posterior.predict(observation=True)`:
+parameter uncertainty + run offset + residual noise). Pooled over folds.
+
+{markdown(result)}
+
+Held-out mixtures over all domains: least squares MRE
+{', '.join(f"{r['setting']} {r['MRE % leastsq']} %" for _, r in held.iterrows())}; Bayesian
+posterior mean {', '.join(f"{r['setting']} {r['MRE % bayes']} %" for _, r in held.iterrows())};
+90 % band coverage {', '.join(f"{r['setting']} {r['bayes 90% band coverage']:.2f}"
+                               for _, r in held.iterrows())}.
+
+Folds:
+
+{markdown(fold_table)}
+"""
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

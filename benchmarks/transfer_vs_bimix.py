@@ -1,0 +1,134 @@
+"""Plain BiMix against the cross-domain transfer law on the Data Mixing Laws 3-domain Pile runs.
+
+Two pieces of evidence per setting (3Mix at 70M and 160M, checkpoints from 1000 on):
+
+1. PSIS-LOO on all mixtures (``bimix_bayes.validation.compare_laws``): elpd of leaving one
+   (run, domain) curve out, its difference between the laws with standard error, Pareto k.
+2. Held-out mixtures: the leave-one-mixture-out split of benchmarks/mixinglaws_split.py, fitted
+   with each law (MRE of the posterior-mean loss, 90 % band coverage of a new run).
+
+    .venv/bin/python benchmarks/transfer_vs_bimix.py --data /work/shared/data/mixinglaws
+
+Writes benchmarks/results/transfer_vs_bimix.md. Exits 0 with a message when the data are absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy_mixinglaws import run  # noqa: E402
+from leastsq_mixinglaws import markdown  # noqa: E402
+from mixinglaws_split import MAX_FIT_STEP, SETTINGS, load_setting  # noqa: E402
+
+from bimix_bayes.metrics import mean_relative_error  # noqa: E402
+from bimix_bayes.validation import compare_laws  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "transfer_vs_bimix.md"
+LAWS = ("bimix", "transfer")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="the mixinglaws folder")
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--tune", type=int, default=500)
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--skip-heldout", action="store_true",
+                        help="PSIS-LOO only (the held-out folds compile one model per law)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results markdown file")
+    args = parser.parse_args()
+    if not (args.data / "data" / "3Mix").is_dir():
+        print(f"{args.data}: no mixinglaws data (expected data/3Mix/); nothing to benchmark")
+        return
+    warnings.filterwarnings("ignore")
+    start = time.perf_counter()
+    load0 = os.getloadavg()
+
+    def say(text: str) -> None:
+        print(f"[{time.perf_counter() - start:6.0f} s] {text}", flush=True)
+
+    loo_rows, summaries = [], []
+    for setting in SETTINGS:
+        obs = load_setting(args.data, setting)
+        cmp = compare_laws(obs, laws=LAWS, draws=args.draws, tune=args.tune,
+                           chains=args.chains, seed=0)
+        say(f"{setting}: {cmp.summary()}")
+        summaries.append(f"**{setting}** ({len(obs.runs)} mixtures):\n\n```\n{cmp.summary()}\n```")
+        for law in LAWS:
+            elpd, k = cmp.loo[law], np.asarray(cmp.loo[law].pareto_k).ravel()
+            row = cmp.table.loc[law]
+            d = cmp.posteriors[law].diagnostics
+            loo_rows.append({"setting": setting, "law": law, "curves": k.size,
+                             "elpd_loo": round(float(elpd.elpd), 1), "SE": round(float(elpd.se), 1),
+                             "p_loo": round(float(elpd.p), 1),
+                             "elpd_diff": round(float(row["elpd_diff"]), 1),
+                             "diff SE": round(float(row["dse"]), 1),
+                             "weight": round(float(row["weight"]), 2),
+                             "Pareto k > 0.7": int((k > 0.7).sum()),
+                             "divergent": d["n_divergent"], "max R-hat": round(d["max_rhat"], 3)})
+    loo_table = pd.DataFrame(loo_rows)
+
+    held_table = None
+    if not args.skip_heldout:
+        parts = []
+        for law in LAWS:
+            rows, _ = run(args.data, law, args.draws, args.tune, args.chains, say)
+            parts.append(rows[rows["method"] == "bayes"].assign(law=law))
+        rows = pd.concat(parts, ignore_index=True)
+        held = []
+        for (setting, target, law), g in rows.groupby(["setting", "target", "law"], sort=False):
+            held.append({"setting": setting, "target": target, "law": law, "n": len(g),
+                         "MRE %": round(100 * mean_relative_error(g["loss"], g["predicted"]), 2),
+                         "90% band coverage": round(float(g["in90"].mean()), 3)})
+        held_table = pd.DataFrame(held)
+    seconds = time.perf_counter() - start
+    load = os.getloadavg()
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    nl = "\n\n"
+    text = f"""# Transfer law vs plain BiMix on the Data Mixing Laws 3-domain Pile runs
+
+- command: `{command}`
+- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC
+- machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores (`nproc`), load average at
+  start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, at end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}
+  (shared with other jobs)
+- total time: {seconds / 60:.1f} min
+- fits: normal noise, default priors, nutpie {args.chains} chains x {args.draws} draws
+  (tune {args.tune}), checkpoints from 1000 on
+
+## PSIS-LOO, leaving one (run, domain) curve out (all mixtures fitted)
+
+`elpd_diff` and `diff SE` are relative to the best law of the setting (ArviZ `compare`; positive
+`elpd_diff` = worse). Few curves (9 at 70M, 18 at 160M), so the SEs are rough; Pareto k > 0.7
+marks curves whose LOO estimate is unreliable.
+
+{markdown(loo_table)}
+
+{nl.join(summaries)}
+"""
+    if held_table is not None:
+        text += f"""
+## Held-out mixtures (leave one mixture out, fit checkpoints up to {MAX_FIT_STEP})
+
+{markdown(held_table)}
+"""
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
