@@ -53,8 +53,10 @@ COEFFICIENT_LABELS = {
 SIMPLEX_QUANTITIES = ("expected_loss", "prob_improvement")
 #: Default number of observed runs drawn by :func:`plot_loss_curves` (more bands do not read).
 MAX_CURVES = 6
-#: Fewest samples behind a band that includes training noise (see :func:`predictive`).
-MIN_NOISE_DRAWS = 2000
+#: Monte Carlo samples behind every predictive band (see :func:`predictive`).
+PLOT_SAMPLES = 2000
+#: Elements of one (sample, mixture, domain[, source]) block of the simplex map; bounds memory.
+_BLOCK = 4_000_000
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
@@ -94,6 +96,31 @@ def _colors(n: int) -> list:
 
 
 # ------------------------------------------------------------------------------ prediction
+def resample(post: Posterior, n: int, seed: int = 0) -> Posterior:
+    """The posterior with exactly ``n`` draws (one chain): a seeded subset, or repeated copies.
+
+    Quantiles of predictions need a fixed number of Monte Carlo samples, not every draw: a
+    subset of a large posterior or repeats of a small one (a least-squares fit has one draw) give
+    the same predictive distribution.
+
+    Examples
+    --------
+    >>> resample(post, 2000).n_samples                                            # doctest: +SKIP
+    2000
+    """
+    total = post.n_samples
+    if total >= n:
+        index = np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
+    else:
+        index = np.resize(np.arange(total), n)
+    draws = (post.draws.stack(sample=("chain", "draw")).isel(sample=index)
+             .drop_vars(["sample", "chain", "draw"]).rename(sample="draw")
+             .assign_coords(draw=np.arange(n)).expand_dims(chain=[0]))
+    tree = post.tree.copy()
+    tree["posterior"] = xr.DataTree(draws.transpose("chain", "draw", ...))
+    return type(post)(tree)
+
+
 def predictive(
     post: Posterior,
     mixtures: pd.DataFrame,
@@ -101,28 +128,21 @@ def predictive(
     prob: float = 0.9,
     observation: bool = False,
     seed: int = 0,
-    min_draws: int = MIN_NOISE_DRAWS,
+    n_samples: int = PLOT_SAMPLES,
 ) -> xr.Dataset:
-    """:meth:`Posterior.predict`, with enough noise draws for the bands of a small posterior.
+    """:meth:`Posterior.predict` from ``n_samples`` draws (see :func:`resample`).
 
     ``predict(observation=True)`` adds one noise draw per posterior draw, so the bands of a
-    least-squares fit (one draw) would have zero width. Here the draws are repeated until there
-    are at least ``min_draws`` before the noise is added: the same predictive distribution, with
-    enough Monte Carlo samples for its quantiles.
+    one-draw least-squares fit would have zero width; repeating the draw gives the noise its
+    spread. A posterior with more draws than ``n_samples`` is subsampled, which keeps plots fast.
 
     Examples
     --------
     >>> pred = predictive(leastsq_post, mixtures, [1000], observation=True)    # doctest: +SKIP
     """
-    noisy = "sigma" in post.draws or "sigma_run" in post.draws
-    if observation and noisy and post.n_samples < min_draws:
-        draws = post.draws
-        copies = -(-min_draws // post.n_samples)
-        tiled = xr.concat([draws] * copies, dim="draw").assign_coords(
-            draw=np.arange(draws.sizes["draw"] * copies))
-        tree = post.tree.copy()
-        tree["posterior"] = xr.DataTree(tiled)
-        post = type(post)(tree)
+    noisy = observation and ("sigma" in post.draws or "sigma_run" in post.draws)
+    if post.n_samples > n_samples or (noisy and post.n_samples < n_samples):
+        post = resample(post, n_samples, seed)
     return post.predict(mixtures, steps, prob=prob, observation=observation, seed=seed)
 
 
@@ -204,7 +224,7 @@ def plot_loss_curves(
     steps = default_steps(obs) if steps is None else steps
     pred = predictive(post, mixtures, steps, prob=prob, observation=observation, seed=seed)
     # The line is the median mean curve: smooth, unlike a quantile of noisy draws.
-    center = pred["median"] if not observation else post.predict(mixtures, steps)["median"]
+    center = pred["median"] if not observation else predictive(post, mixtures, steps)["median"]
 
     frame = obs.frame[obs.frame["loss"].notna()]
     fig, axes = _grid(len(domains))
@@ -587,8 +607,16 @@ def plot_simplex(
 
 
 def _average_loss(post: Posterior, mixtures: pd.DataFrame, step: int) -> np.ndarray:
-    """Mean-curve loss averaged over the evaluated domains: ``(sample, mixture)``."""
-    return np.exp(post.log_loss_draws(mixtures, [step])[:, :, 0, :]).mean(axis=-1)
+    """Mean-curve loss averaged over the evaluated domains: ``(sample, mixture)``.
+
+    Evaluated in blocks of mixtures: with the transfer law one block broadcasts over
+    ``(sample, mixture, domain, source)``, gigabytes for a whole grid.
+    """
+    width = len(post.domains) * (len(post.sources) if post.law == "transfer" else 1)
+    block = max(1, _BLOCK // (post.n_samples * width))
+    parts = [np.exp(post.log_loss_draws(mixtures.iloc[i:i + block], [step])[:, :, 0, :]).mean(-1)
+             for i in range(0, len(mixtures), block)]
+    return np.concatenate(parts, axis=1)
 
 
 def _draw_triangle(ax, domains: Sequence[str], total: float) -> None:

@@ -92,7 +92,7 @@ def point_posterior(observations) -> Posterior:
 def test_predictive_gives_a_one_draw_fit_noise_bands_of_the_right_width(point_posterior):
     mix = pd.DataFrame([[0.25] * 4], columns=DOMAINS, index=["even"])
     pred = plots.predictive(point_posterior, mix, [1000], prob=0.9, observation=True)
-    assert pred.sizes["sample"] >= plots.MIN_NOISE_DRAWS
+    assert pred.sizes["sample"] >= plots.PLOT_SAMPLES
     curve = point_posterior.predict(mix, [1000])["median"]
     # Log-loss noise is normal with sd sqrt(0.01^2 + 0.02^2): the 90% band spans +-1.645 sd.
     sd = np.hypot(0.01, 0.02)
@@ -100,6 +100,17 @@ def test_predictive_gives_a_one_draw_fit_noise_bands_of_the_right_width(point_po
     np.testing.assert_allclose(np.log(curve / pred["lower"]), 1.645 * sd, rtol=0.1)
     same = plots.predictive(point_posterior, mix, [1000], observation=False)
     assert same.sizes["sample"] == 1
+
+
+def test_resample_keeps_the_draws_and_their_variables(posterior):
+    small = plots.resample(posterior, 50, seed=1)
+    assert (small.draws.sizes["chain"], small.draws.sizes["draw"]) == (1, 50)
+    assert set(small.draws.data_vars) == set(posterior.draws.data_vars)
+    flat = posterior.draws["alpha"].stack(sample=("chain", "draw")).transpose("sample", ...)
+    picked = small.draws["alpha"].isel(chain=0).to_numpy()
+    # Every resampled draw is one of the original draws, all domains together.
+    assert all((np.abs(flat.to_numpy() - row).max(axis=1) == 0).any() for row in picked)
+    assert plots.resample(posterior, 450).n_samples == 450
 
 
 # ------------------------------------------------------------------------------ loss curves
