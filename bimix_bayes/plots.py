@@ -7,7 +7,13 @@ nothing depends on a screen or on global figure state, and a loop of plots leaks
 notebook, run ``%matplotlib inline`` once: it makes Jupyter display a returned figure (without it,
 a figure made outside ``pyplot`` shows as text).
 
-Losses are in nats per token throughout.
+- :func:`plot_loss_curves`: loss against step, predictive bands, observations on top;
+- :func:`plot_predicted_vs_observed`: calibration, predicted median and interval per observation;
+- :func:`plot_coefficients`: forest plot of the per-domain coefficients (and transfer weights);
+- :func:`plot_simplex`: ternary map of the expected loss or of P(beating the reference);
+- :func:`plot_regret`: regret against training runs, per planning strategy.
+
+``bimix plot`` draws each of them from files. Losses are in nats per token throughout.
 
 Examples
 --------
@@ -177,9 +183,9 @@ def plot_loss_curves(
 ) -> Figure:
     """Loss against training step with predictive bands, one panel per domain.
 
-    Each mixture gets a median curve and a ``prob`` band; the observed losses of runs whose name
-    matches a mixture are drawn on top in the same colour. A dotted line marks the last observed
-    step, so extrapolation is visible.
+    Each mixture gets the posterior median of its mean loss curve (line) and a ``prob`` band; the
+    observed losses of runs whose name matches a mixture are drawn on top in the same colour. A
+    dotted line marks the last observed step, so extrapolation is visible.
 
     Parameters
     ----------
