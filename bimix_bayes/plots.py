@@ -34,7 +34,13 @@ import pandas as pd
 import xarray as xr
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter, FormatStrFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import (
+    EngFormatter,
+    FormatStrFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+)
 from matplotlib.tri import Triangulation
 
 from bimix_bayes._io import atomic_path
@@ -710,12 +716,15 @@ def plot_regret(
                         color=color, alpha=0.2, linewidth=0)
     if target is not None:
         ax.axhline(target, color="0.3", linestyle="--", linewidth=1, label=f"target {target:g}")
-    positive = data.loc[data["regret"] > 0, "regret"]
-    if (stats["mean"] > 0).all():
+    positive = stats.loc[stats["mean"] > 0, "mean"]
+    if len(positive) == len(stats):
         ax.set_yscale("log")
     elif len(positive):
-        # A strategy that finds the optimum has regret 0, which a log axis cannot show.
+        # A strategy that finds the optimum has regret 0, which a log axis cannot show: linear
+        # from 0 up to the smallest positive mean, logarithmic above.
         ax.set_yscale("symlog", linthresh=float(positive.min()))
+        ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     seeds = int(stats["count"].max())
     ax.set_xlabel("training runs")
     ax.set_ylabel(ylabel)

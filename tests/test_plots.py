@@ -315,7 +315,7 @@ def test_regret_curves_show_the_mean_over_seeds_on_a_log_axis(tmp_path):
 
 def test_regret_of_zero_uses_a_symlog_axis_and_bad_tables_are_refused():
     ax = plots.plot_regret(_regret_frame(zero=True), target=0.01).axes[0]
-    assert ax.get_yscale() == "symlog"
+    assert ax.get_yscale() == "symlog" and ax.get_ylim()[0] == 0
     assert ax.get_legend().get_texts()[-1].get_text() == "target 0.01"
     with pytest.raises(BimixInputError, match="missing column.*regret"):
         plots.plot_regret(pd.DataFrame({"strategy": ["a"], "runs": [1]}))
