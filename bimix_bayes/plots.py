@@ -322,8 +322,11 @@ def plot_predicted_vs_observed(
     --------
     >>> fig = plot_predicted_vs_observed(post, held_out, path="calibration.png")   # doctest: +SKIP
     """
-    kind = "in-sample" if observations is None else "given observations"
     obs = post.observations if observations is None else observations
+    if observations is None:
+        kind = "in-sample"
+    else:
+        kind = "held-out runs" if set(obs.runs).isdisjoint(post.observations.runs) else "given runs"
     rows = obs.frame[obs.frame["loss"].notna()]
     unknown = sorted(set(rows["domain"]) - set(post.domains))
     if unknown:
@@ -349,8 +352,8 @@ def plot_predicted_vs_observed(
     for color, domain in zip(_colors(len(domains)), domains, strict=True):
         m = (rows["domain"] == domain).to_numpy()
         ax.errorbar(observed[m], median[m], yerr=[median[m] - lower[m], upper[m] - median[m]],
-                    fmt="o", markersize=3, color=color, ecolor=color, elinewidth=0.8, alpha=0.8,
-                    label=domain)
+                    fmt="o", markersize=3, color=color, ecolor=color, elinewidth=0.8,
+                    alpha=0.8 if len(observed) < 500 else 0.3, label=domain)
     span = [min(observed.min(), lower.min()), max(observed.max(), upper.max())]
     ax.plot(span, span, color="0.3", linestyle="--", linewidth=1, label="y = x")
     ax.set_xlabel(f"observed loss ({UNITS})")

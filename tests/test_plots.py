@@ -178,7 +178,9 @@ def test_predicted_vs_observed_of_an_exact_point_fit_lies_on_the_diagonal(observ
     for bars in ax.containers:
         x, y = bars.lines[0].get_xdata(), bars.lines[0].get_ydata()
         np.testing.assert_allclose(y, x, rtol=1e-9)
-    assert "given observations" in ax.get_title() and "100% of 64" in ax.get_title()
+    assert "held-out runs" in ax.get_title() and "100% of 64" in ax.get_title()
+    some = observations.subset(observations.runs[:2])
+    assert "given runs" in plots.plot_predicted_vs_observed(point, some).axes[0].get_title()
 
 
 def test_predicted_vs_observed_refuses_domains_the_posterior_does_not_know(posterior):
