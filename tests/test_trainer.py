@@ -1,0 +1,335 @@
+"""The torch trainer: presets, model, stratified sampling, training, resume after SIGKILL, DDP."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bimix_bayes.cli import main as cli_main
+from bimix_bayes.corpus import Corpus, build_corpus
+from bimix_bayes.errors import BimixInputError
+from bimix_bayes.observations import Observations
+from bimix_bayes.trainer import GPT, MixtureSampler, Preset, TrainConfig, eval_schedule, lr_at, train
+
+# Two threads on a shared two-core machine thrash (OpenMP spin-waits); one is faster and exact.
+torch.set_num_threads(1)
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+ROOT = Path(__file__).resolve().parents[1]
+
+MICRO = """\
+name = "micro"
+[model]
+n_layer = 1
+n_head = 2
+n_embd = 32
+block_size = 32
+[train]
+batch_size = 8
+micro_batch_size = 4
+lr = 1e-2
+min_lr = 1e-3
+warmup_fraction = 0.1
+eval_sequences = 4
+"""
+
+
+def _documents(seed: int) -> dict[str, list[str]]:
+    """Three domains with clearly different statistics (words, digits, code-like lines)."""
+    r = random.Random(seed)
+    words = "the a mixture of data domains trains small models on text and code".split()
+    return {
+        "prose": [" ".join(r.choice(words) for _ in range(150)) + "." for _ in range(12)],
+        "digits": [" ".join(str(r.randint(0, 99)) for _ in range(200)) for _ in range(12)],
+        "code": ["\n".join(f"def f{i}(x):\n    return x * {i}" for i in range(r.randint(20, 40)))
+                 for _ in range(12)],
+    }
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    return Corpus.open(build_corpus(_documents(0), tmp_path_factory.mktemp("c") / "corpus"))
+
+
+@pytest.fixture(scope="module")
+def micro_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("p") / "micro.toml"
+    path.write_text(MICRO)
+    return path
+
+
+@pytest.fixture(scope="module")
+def micro(micro_path: Path) -> Preset:
+    return Preset.load(micro_path)
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    """Run the CLI in-process; return exit status, stdout and stderr."""
+    try:
+        cli_main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _mixtures(**rows: list[float]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, index=["prose", "digits", "code"]).T
+    return frame.rename_axis("mixture")
+
+
+@pytest.fixture(scope="module")
+def trained(corpus: Corpus, micro: Preset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two runs of 40 steps, one with a zero-proportion domain; shared by several tests."""
+    out = tmp_path_factory.mktemp("t") / "obs.csv"
+    train(corpus, _mixtures(even=[0.4, 0.3, 0.3], nocode=[0.5, 0.5, 0.0]), micro, out,
+          steps=40, eval_steps=[5, 20, 40], progress=False)
+    return out
+
+
+# ------------------------------------------------------------------------------------ presets
+def test_shipped_presets_load_with_their_sizes() -> None:
+    sizes = {}
+    for name in ("tiny", "small", "paper-124m", "paper-1b"):
+        preset = Preset.load(ROOT / "models" / f"{name}.toml")
+        with torch.device("meta"):
+            sizes[name] = GPT(preset.model, 257).num_params(non_embedding=True)
+    assert sizes["tiny"] < 1e6
+    assert 15e6 < sizes["small"] < 25e6
+    assert Preset.load(ROOT / "models/paper-124m.toml").model.n_layer == 12
+    assert 0.9e9 < sizes["paper-1b"] < 1.2e9
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (("n_embd = 32", "n_embd = 33"), "divisible by model.n_head"),
+    (("n_embd = 32", "n_embd = 30"), "even head width"),
+    (("n_head = 2", "n_head = 4\nbogus = 1"), "unknown key(s) model.bogus"),
+    (("micro_batch_size = 4", "micro_batch_size = 3"), "multiple of"),
+    (("lr = 1e-2", "lr = 'fast'"), "train.lr must be float"),
+    (("[model]", "[model"), "not a valid TOML"),
+    (("n_layer = 1\n", ""), "missing key(s) model.n_layer"),
+])
+def test_impossible_presets_name_the_file(tmp_path: Path, edit: tuple[str, str],
+                                          message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(MICRO.replace(*edit))
+    with pytest.raises(BimixInputError, match="bad.toml") as err:
+        Preset.load(path)
+    assert message in str(err.value)
+
+
+# -------------------------------------------------------------------------------------- model
+@pytest.mark.parametrize("positions", ["rotary", "learned"])
+def test_model_is_causal_and_tied(micro: Preset, positions: str) -> None:
+    torch.manual_seed(0)
+    model = GPT(Preset.from_dict({"model": {**micro.to_dict()["model"], "positions": positions}})
+                .model, vocab_size=100)
+    assert model.lm_head.weight is model.wte.weight
+    idx = torch.randint(0, 100, (2, 32))
+    changed = idx.clone()
+    changed[:, 20:] = (changed[:, 20:] + 1) % 100
+    with torch.no_grad():
+        a, b = model(idx), model(changed)
+    assert torch.allclose(a[:, :20], b[:, :20], atol=1e-6)
+    assert not torch.allclose(a[:, 20:], b[:, 20:])
+
+
+# ----------------------------------------------------------------------------------- schedule
+def test_lr_schedules_warm_up_then_decay_to_min_lr() -> None:
+    for schedule in ("cosine", "exponential"):
+        cfg = TrainConfig(lr=1e-3, min_lr=1e-5, warmup_fraction=0.1, schedule=schedule)
+        lrs = [lr_at(s, 200, cfg) for s in range(1, 201)]
+        assert lrs[19] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-5)
+        assert np.all(np.diff(lrs[:20]) > 0) and np.all(np.diff(lrs[20:]) < 0)
+    assert eval_schedule(10, [10, 3]) == [3, 10]
+    with pytest.raises(BimixInputError, match="1..10"):
+        eval_schedule(10, [0, 11])
+
+
+# ----------------------------------------------------------------------------------- sampling
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 20), min_size=2, max_size=7).filter(lambda w: sum(w) > 0),
+       st.integers(1, 32))
+def test_quota_stays_within_one_sequence_of_the_exact_share(weights: list[int], batch: int) -> None:
+    p = np.array(weights, float) / sum(weights)
+    sampler = MixtureSampler(p, batch, seed=0)
+    total = np.zeros(len(p))
+    for step in range(1, 101):
+        quota = sampler.next_quota()
+        assert quota.sum() == batch and (quota >= 0).all()
+        total += quota
+        assert np.all(np.abs(total - step * batch * p) < 1 + 1e-9)
+    assert total[p == 0].sum() == 0
+
+
+def test_batches_come_from_their_domains_and_depend_on_seed_and_step() -> None:
+    tokens = [np.full(1000, 1, np.uint16), np.full(500, 2, np.uint16), np.full(800, 3, np.uint16)]
+    a = MixtureSampler([0.5, 0.0, 0.5], 8, seed=1)
+    batch = a.next_batch(tokens, 16)
+    assert batch.shape == (8, 17) and set(np.unique(batch)) == {1, 3}
+    ramp = [np.arange(1000, dtype=np.uint16)] * 3
+    b1, b2 = MixtureSampler([0.2, 0.3, 0.5], 8, seed=1), MixtureSampler([0.2, 0.3, 0.5], 8, seed=1)
+    assert np.array_equal(b1.next_batch(ramp, 16), b2.next_batch(ramp, 16))
+    resumed = MixtureSampler([0.2, 0.3, 0.5], 8, seed=1)
+    resumed.load_state_dict(b1.state_dict())
+    assert np.array_equal(b1.next_batch(ramp, 16), resumed.next_batch(ramp, 16))
+    other = MixtureSampler([0.2, 0.3, 0.5], 8, seed=2)
+    other.load_state_dict({**b2.state_dict(), "step": 0})
+    assert not np.array_equal(other.next_batch(ramp, 16),
+                              MixtureSampler([0.2, 0.3, 0.5], 8, seed=1).next_batch(ramp, 16))
+
+
+# ----------------------------------------------------------------------------------- training
+def test_training_writes_valid_observations_with_falling_loss(trained: Path) -> None:
+    obs = Observations.read_csv(trained)
+    assert obs.runs == ["even-seed0", "nocode-seed0"] and obs.steps == [5, 20, 40]
+    frame = obs.frame
+    assert len(frame) == 2 * 3 * 3
+    assert set(frame.columns) >= {"tokens", "model", "seed"}
+    assert (frame["tokens"].astype(int) == frame["step"] * 8 * 32).all()
+    # The zero-proportion domain is still evaluated.
+    nocode = frame[(frame["run"] == "nocode-seed0") & (frame["domain"] == "code")]
+    assert len(nocode) == 3 and (nocode["proportion"] == 0).all()
+    for (_, domain), g in frame.groupby(["run", "domain"]):
+        losses = g.sort_values("step")["loss"].to_numpy()
+        if g["proportion"].iloc[0] > 0:
+            assert losses[-1] < losses[0] < np.log(320) + 0.5, domain
+    # Training on code helps code: the run without code does worse there.
+    final = frame[frame["step"] == 40].set_index(["run", "domain"])["loss"]
+    assert final["even-seed0", "code"] < final["nocode-seed0", "code"]
+
+
+def test_cli_validate_accepts_the_output(trained: Path, capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = _cli(["validate", str(trained)], capsys)
+    assert code == 0 and "OK: 2 runs, 3 domains" in out
+
+
+def test_same_seed_same_losses_other_seed_other_losses(
+        corpus: Corpus, micro: Preset, trained: Path, tmp_path: Path) -> None:
+    train(corpus, _mixtures(even=[0.4, 0.3, 0.3]), micro, tmp_path / "a.csv", steps=40,
+          eval_steps=[5, 20, 40], seeds=[0, 1], progress=False)
+    again = pd.read_csv(tmp_path / "a.csv")
+    first = pd.read_csv(trained)
+    pd.testing.assert_frame_equal(again[again["seed"] == 0].reset_index(drop=True),
+                                  first[first["run"] == "even-seed0"].reset_index(drop=True))
+    s0, s1 = (again[again["seed"] == s]["loss"].to_numpy() for s in (0, 1))
+    assert not np.allclose(s0, s1)
+
+
+def test_rerun_skips_complete_runs(corpus: Corpus, micro: Preset, trained: Path) -> None:
+    before = trained.read_bytes()
+    train(corpus, _mixtures(even=[0.4, 0.3, 0.3]), micro, trained, steps=40,
+          eval_steps=[5, 20, 40], progress=False)
+    assert trained.read_bytes() == before
+
+
+# ------------------------------------------------------------------------------------- resume
+def _train_cmd(corpus: Corpus, preset: Path, mix: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "bimix_bayes.cli", "train", "--mixtures", str(mix), "--model",
+            str(preset), "--steps", "60", "--corpus", str(corpus.path), "--out", str(out),
+            "--eval-steps", "5,10,20,40,60", "--checkpoint-every", "5", "--device", "cpu",
+            "--no-progress"]
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_gives_the_uninterrupted_observations(
+        corpus: Corpus, micro_path: Path, tmp_path: Path) -> None:
+    mix = tmp_path / "mix.csv"
+    _mixtures(a=[0.6, 0.3, 0.1], b=[0.1, 0.1, 0.8]).to_csv(mix)
+    reference = tmp_path / "reference.csv"
+    train(corpus, _mixtures(a=[0.6, 0.3, 0.1], b=[0.1, 0.1, 0.8]), Preset.load(micro_path),
+          reference, steps=60, eval_steps=[5, 10, 20, 40, 60], progress=False)
+
+    out = tmp_path / "obs.csv"
+    proc = subprocess.Popen(_train_cmd(corpus, micro_path, mix, out), env=ENV, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    ckpts = tmp_path / "obs.csv.ckpt"
+    # Kill once evaluation rows and a checkpoint exist, mid-way through the first run.
+    while not (out.exists() and len(out.read_text().splitlines()) > 1
+               and list(ckpts.glob("*.pt"))):
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = out.read_text().splitlines()
+    assert 1 < len(partial) < len(reference.read_text().splitlines())
+
+    done = subprocess.run(_train_cmd(corpus, micro_path, mix, out), env=ENV, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "resuming from step" in done.stderr
+    assert out.read_text() == reference.read_text()
+    assert not list(ckpts.glob("*.pt"))  # finished runs clean up
+
+
+# ---------------------------------------------------------------------------------- bad input
+def test_bad_input_fails_before_training(corpus: Corpus, micro: Preset, tmp_path: Path) -> None:
+    out = tmp_path / "obs.csv"
+    with pytest.raises(BimixInputError, match="unknown domain column"):
+        train(corpus, _mixtures(m=[0.5, 0.5, 0.0]).rename(columns={"code": "math"}), micro, out,
+              steps=5)
+    with pytest.raises(BimixInputError, match="sum to"):
+        train(corpus, _mixtures(m=[0.5, 0.4, 0.0]), micro, out, steps=5)
+    long = Preset.from_dict({**micro.to_dict(), "model": {**micro.to_dict()["model"],
+                                                          "block_size": 1 << 15}})
+    with pytest.raises(BimixInputError, match="manifest.json.*validation tokens"):
+        train(corpus, _mixtures(m=[0.5, 0.5, 0.0]), long, out, steps=5)
+    out.write_text("run,domain,proportion,step,loss\n")
+    with pytest.raises(BimixInputError, match="obs.csv: line 1: existing output has columns"):
+        train(corpus, _mixtures(m=[0.5, 0.5, 0.0]), micro, out, steps=5)
+    out.unlink()
+    ckpt = tmp_path / "obs.csv.ckpt" / "m-seed0.pt"
+    ckpt.parent.mkdir()
+    torch.save({"fingerprint": "other"}, ckpt)
+    with pytest.raises(BimixInputError, match="different configuration"):
+        train(corpus, _mixtures(m=[0.5, 0.5, 0.0]), micro, out, steps=5)
+    assert not out.exists()
+
+
+def test_cli_reports_bad_input_as_one_line(corpus: Corpus, micro_path: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture) -> None:
+    mix = tmp_path / "mix.csv"
+    mix.write_text("mixture,prose,digits,code\nm,0.5,0.5,0.1\n")
+    base = ["train", "--mixtures", str(mix), "--model", str(micro_path), "--steps", "5",
+            "--out", str(tmp_path / "o.csv"), "--no-progress"]
+    for corpus_dir, expected in [(tmp_path / "nowhere", "corpus directory not found"),
+                                 (corpus.path, "mix.csv: line 2: mixture 'm': proportions sum")]:
+        code, _, err = _cli([*base, "--corpus", str(corpus_dir)], capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and expected in err, err
+    assert not (tmp_path / "o.csv").exists()
+
+
+# ---------------------------------------------------------------------------------------- DDP
+@pytest.mark.slow
+def test_ddp_on_two_gloo_ranks_matches_one_process(
+        corpus: Corpus, micro_path: Path, tmp_path: Path) -> None:
+    mix = tmp_path / "mix.csv"
+    _mixtures(a=[0.6, 0.3, 0.1]).to_csv(mix)
+    single = tmp_path / "single.csv"
+    train(corpus, _mixtures(a=[0.6, 0.3, 0.1]), Preset.load(micro_path), single, steps=20,
+          eval_steps=[10, 20], progress=False)
+    out = tmp_path / "ddp.csv"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "bimix_bayes.cli", "train", "--mixtures", str(mix), "--model", str(micro_path),
+           "--steps", "20", "--corpus", str(corpus.path), "--out", str(out), "--eval-steps",
+           "10,20", "--device", "cpu", "--no-progress"]
+    done = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    a, b = pd.read_csv(single), pd.read_csv(out)
+    pd.testing.assert_frame_equal(a.drop(columns="loss"), b.drop(columns="loss"))
+    # Same global batch, gradients averaged over ranks: equal up to float summation order.
+    np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-4)
