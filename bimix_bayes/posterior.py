@@ -238,6 +238,7 @@ class Posterior:
         prob: float = 0.9,
         observation: bool = False,
         seed: int = 0,
+        min_samples: int = 2000,
     ) -> xr.Dataset:
         """Predictive loss for each mixture, domain and step.
 
@@ -251,7 +252,8 @@ class Posterior:
             Probability mass of the equal-tailed interval ``[lower, upper]``.
         observation : bool
             False: uncertainty of the mean loss curve. True: the loss a new training run would
-            report, adding the per-run effect and the residual noise.
+            report, adding the per-run effect and the residual noise; draws are then repeated
+            up to ``min_samples`` so that a point fit (one draw) still gets a noise band.
         seed : int
             Seeds the noise draws when ``observation`` is True.
 
@@ -270,7 +272,9 @@ class Posterior:
         mixtures = self.mixtures_frame(mixtures)
         log_l = self.log_loss_draws(mixtures, steps)  # (N, M, T, D)
         if observation:
-            log_l = log_l + self._noise_draws(log_l.shape, seed)
+            reps = -(-min_samples // len(log_l))
+            noise = self._noise_draws((reps, *log_l.shape), seed)  # every draw gets reps noises
+            log_l = (log_l[None] + noise).reshape(-1, *log_l.shape[1:])
         loss = np.exp(log_l).transpose(0, 1, 3, 2)  # (N, M, D, T)
         tail = (1 - prob) / 2
         lower, median, upper = np.quantile(loss, [tail, 0.5, 1 - tail], axis=0)
@@ -290,13 +294,13 @@ class Posterior:
         return pred
 
     def _noise_draws(self, shape: tuple[int, ...], seed: int) -> np.ndarray:
-        """Per-run effect (constant along steps) plus residual noise, per posterior draw."""
+        """Per-run effect (constant along steps) plus residual noise: ``(rep, sample, M, T, D)``."""
         rng = np.random.default_rng(seed)
-        n, m, t, d = shape
+        reps, n, m, t, d = shape
         noise = np.zeros(shape)
         if "sigma_run" in self.draws:
             sd_run = self._stacked("sigma_run")[:, None, None, :]
-            noise += rng.standard_normal((n, m, 1, d)) * sd_run
+            noise += rng.standard_normal((reps, n, m, 1, d)) * sd_run
         if "sigma" in self.draws:
             sd = self._stacked("sigma")[:, None, None, :]
             if "nu" in self.draws:

@@ -125,3 +125,24 @@ def test_predict_rejects_mixtures_with_unknown_or_missing_domains(posterior):
                                        index=["m"]), [100])
     with pytest.raises(BimixInputError, match="missing domain"):
         posterior.predict(pd.DataFrame({"web": [0.5], "code": [0.5]}, index=["m"]), [100])
+
+
+def test_a_point_fit_still_gets_an_observation_band(observations):
+    draws = _draws(1, np.random.default_rng(0)).isel(chain=[0])
+    post = Posterior.from_draws(draws, observations, law="bimix", method="leastsq", s_ref=200)
+    pred = post.predict(observations.mixtures(), [200], prob=0.9, observation=True)
+    width = (pred["upper"] - pred["lower"]) / pred["median"]
+    # 90% of N(0, sqrt(0.05^2 + 0.02^2)) in log space: about 2 * 1.645 * 0.054 = 0.18 wide.
+    assert float(width.mean()) == pytest.approx(0.18, rel=0.15)
+
+
+def test_written_files_get_the_usual_permissions(posterior, tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        posterior.save(tmp_path / "fit.nc")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(os.stat(tmp_path / "fit.nc").st_mode) == 0o644
