@@ -7,6 +7,7 @@ stderr with exit status 2 (no traceback).
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -214,6 +215,8 @@ def train(
     checkpoint_every: Annotated[int | None, typer.Option(
         help="Also checkpoint every N steps (default: a tenth of the run).")] = None,
     keep_checkpoints: Annotated[bool, typer.Option(help="Keep final checkpoints.")] = False,
+    threads: Annotated[int | None, typer.Option(
+        help="CPU threads for torch (1 is fastest on a busy shared machine).")] = None,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
     """Train GPT proxy models on mixtures and append per-domain validation losses to OUT.
@@ -235,8 +238,9 @@ def train(
                      eval_steps=_int_list(eval_steps, "--eval-steps"), n_evals=n_evals,
                      device=device, compile=compile_, checkpoint_dir=checkpoint_dir,
                      checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
-                     distribute=distribute, progress=progress)
-    out.print(f"{out_path}: {len(obs.runs)} runs, {len(obs)} rows")
+                     distribute=distribute, threads=threads, progress=progress)
+    if os.environ.get("RANK", "0") == "0":  # one summary under torchrun, not one per rank
+        out.print(f"{out_path}: {len(obs.runs)} runs, {len(obs)} rows")
 
 
 corpus_app = typer.Typer(help="Token corpora of real text domains for the trainer.",
