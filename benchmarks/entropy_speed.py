@@ -13,8 +13,12 @@ so the sparse pair-counting path is timed too.
 
 Usage::
 
-    .venv/bin/python benchmarks/entropy_speed.py [--corpus DIR] [--workdir /tmp/entropy-bench]
-        [--bpe] [--results benchmarks/results/entropy_speed.md]
+    .venv/bin/python benchmarks/entropy_speed.py [--corpus DIR ...] [--standin] [--bpe]
+        [--workdir /tmp/entropy-bench] [--results benchmarks/results/entropy_speed.md]
+
+``--corpus`` (repeatable) times built corpora, e.g. the full default one from
+``bimix corpus build --out DIR``; ``--standin`` adds the byte-level stand-in (the default when no
+``--corpus`` is given) and ``--bpe`` the BPE one.
 """
 
 from __future__ import annotations
@@ -24,9 +28,15 @@ import datetime
 import gzip
 import os
 import platform
+import statistics
 import subprocess
 import time
 from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse
+import threadpoolctl
 
 from bimix_bayes.corpus import Corpus, build_corpus
 from bimix_bayes.entropy import (
@@ -72,7 +82,10 @@ def corpus_at(workdir: Path, tokenizer: str) -> Corpus:
     out = workdir / f"standin-{tokenizer}"
     if not (out / "manifest.json").is_file():
         t0 = time.perf_counter()
+        provenance = {name: {"source": f"{root}/{pattern}", "license": "various; benchmark only"}
+                      for name, (root, pattern, _gz) in SOURCES.items()}
         build_corpus(standin_documents(), out, tokenizer=tokenizer, overwrite=True,
+                     provenance=provenance,
                      builder={"note": "entropy benchmark stand-in from local Debian text"})
         print(f"built {out} in {time.perf_counter() - t0:.1f} s")
     return Corpus.open(out)
@@ -96,16 +109,58 @@ def time_corpus(corpus: Corpus) -> tuple[list[str], float]:
     return rows, time.perf_counter() - t0
 
 
+def _median_seconds(fn, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def design_choices(corpus: Corpus) -> list[str]:
+    """Time the von Neumann step's two speed choices on the first domain, side by side.
+
+    Returns markdown rows: BLAS threads for the eigensolver (library default vs one), and the Gram
+    matrix of the used hash buckets as a dense vs a sparse product.
+    """
+    domain = corpus.domains[0]
+    e = scipy.sparse.csc_array(hashed_embeddings(
+        sample_passages(corpus.tokens(domain), corpus.eot), corpus.vocab_size))
+    e = e[:, np.flatnonzero(np.diff(e.indptr))]
+    dense = e.toarray()
+    gram = dense @ dense.T
+
+    def eig() -> None:
+        scipy.linalg.eigh(gram, eigvals_only=True, driver="evr")
+
+    with threadpoolctl.threadpool_limits(1):
+        one = _median_seconds(eig)
+        gram_dense = _median_seconds(lambda: dense @ dense.T)
+        gram_sparse = _median_seconds(lambda: (e @ e.T).toarray())
+    default = _median_seconds(eig)
+    threads = threadpoolctl.threadpool_info()[0]["num_threads"]
+    return [
+        f"| {corpus.path.name} / {domain} | {e.shape[0]} x {e.shape[1]} used buckets "
+        f"| {default:.2f} ({threads} threads) | {one:.2f} | {default / one:.1f} "
+        f"| {gram_dense:.2f} | {gram_sparse:.2f} | {gram_dense / gram_sparse:.2f} |"
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, help="a built corpus (default: build a stand-in)")
+    parser.add_argument("--corpus", type=Path, action="append", default=[],
+                        help="a built corpus (repeatable; default: build a stand-in)")
+    parser.add_argument("--standin", action="store_true", help="also time the byte stand-in")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/entropy-bench"))
     parser.add_argument("--bpe", action="store_true", help="also time a BPE-4096 stand-in")
     parser.add_argument("--results", type=Path,
                         default=Path(__file__).parent / "results" / "entropy_speed.md")
     args = parser.parse_args()
 
-    corpora = [Corpus.open(args.corpus)] if args.corpus else [corpus_at(args.workdir, "byte")]
+    corpora = [Corpus.open(path) for path in args.corpus]
+    if args.standin or not corpora:
+        corpora.append(corpus_at(args.workdir, "byte"))
     if args.bpe:
         corpora.append(corpus_at(args.workdir, "bpe"))
 
@@ -116,7 +171,8 @@ def main() -> None:
         f"- machine: {platform.processor() or platform.machine()}, nproc {os.cpu_count()}, "
         f"load before: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}",
         f"- command: `.venv/bin/python benchmarks/entropy_speed.py "
-        f"{'--corpus ' + str(args.corpus) if args.corpus else ''}{' --bpe' if args.bpe else ''}`",
+        f"{''.join(f'--corpus {p} ' for p in args.corpus)}"
+        f"{'--standin ' if args.standin else ''}{'--bpe' if args.bpe else ''}`",
         "- budget: all four entropies of the ~80 MB default corpus in under 30 s",
         "",
     ]
@@ -127,6 +183,9 @@ def main() -> None:
             f"## {corpus.path.name}: tokenizer {corpus.tokenizer['kind']} "
             f"(V = {corpus.vocab_size}), {len(corpus.domains)} domains, "
             f"{size / 1e6:.1f} MB of train shards",
+            "",
+            f"- path: `{corpus.path}`; sources: "
+            f"{', '.join(sorted({corpus.info(d)['source'] for d in corpus.domains}))}",
             "",
             f"**EntropyProxies().fit, all four kinds: {total:.1f} s "
             f"= {total / 30:.2f} x the 30 s budget.**",
@@ -139,12 +198,23 @@ def main() -> None:
             *rows,
             "",
         ]
+    lines += [
+        "## Von Neumann speed choices (median of 3, same run)",
+        "",
+        "The eigensolver runs on one BLAS thread, and the Gram matrix is a dense product when the",
+        "used hash buckets are at most 8 x the passages, else a sparse one. The ratios show why.",
+        "",
+        "| corpus / domain | embedding | s: eigh, default threads | s: eigh, 1 thread "
+        "| ratio | s: Gram dense | s: Gram sparse | dense / sparse |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *[row for corpus in corpora for row in design_choices(corpus)],
+        "",
+    ]
     lines.append(f"- load after: "
                  f"{subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
-    if not args.corpus:
-        lines.append("- The full default corpus (`bimix corpus build`) was not available when this "
-                     "ran; the stand-in is built from local Debian text in the same format "
-                     f"({', '.join(SOURCES)}; up to {DOMAIN_BYTES / 1e6:.0f} MB each).")
+    if args.standin or args.bpe or not args.corpus:
+        lines.append("- standin-*: built from local Debian text in the `bimix-corpus/1` format "
+                     f"({', '.join(SOURCES)}; up to {DOMAIN_BYTES / 1e6:.0f} MB of text each).")
     text = "\n".join(lines) + "\n"
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(text)

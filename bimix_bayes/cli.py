@@ -177,7 +177,7 @@ def entropy(
 
     lower, upper = _bound_specs(min_, "--min"), _bound_specs(max_, "--max")
     proxies = EntropyProxies(kind or KINDS, temperature, lower=lower, upper=upper, split=split,
-                             n_passages=passages, seed=seed).fit(corpus)
+                             n_passages=passages, seed=seed).fit(corpus, log=console.print)
     with atomic_path(out_path) as tmp:
         proxies.to_frame().to_csv(tmp, index=False, float_format="%.10g")
     if mixture_out is not None:

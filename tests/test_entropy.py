@@ -114,6 +114,13 @@ def test_von_neumann_uses_either_gram_side():
     assert von_neumann_entropy(e) == pytest.approx(-(lam * np.log(lam)).sum(), abs=1e-9)
 
 
+def test_sparse_and_dense_kernels_agree():
+    rng = np.random.default_rng(9)
+    passages = [rng.integers(0, 4096, 200) for _ in range(5)]  # ~2000 buckets > 8 x 5 items
+    e = hashed_embeddings(passages, 4096)
+    assert von_neumann_entropy(e) == pytest.approx(von_neumann_entropy(e.toarray()), abs=1e-10)
+
+
 def test_orthogonal_documents_give_log_k_and_identical_ones_give_zero():
     k = 6
     docs = [np.full(50, 10 + i) for i in range(k)]  # disjoint tokens: orthogonal embeddings
