@@ -99,8 +99,9 @@ class BPETokenizer:
         vocab_size : int, default 4096
             Total ids including the 256 byte symbols and ``eot``; at most 65536.
         """
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
+        Tokenizer, decoders, models, pre_tokenizers, trainers = _tokenizers(
+            "Tokenizer", "decoders", "models", "pre_tokenizers", "trainers"
+        )
         if not 258 <= vocab_size <= MAX_VOCAB:
             raise BimixInputError(f"BPE vocab size must be in 258..{MAX_VOCAB}, got {vocab_size}")
         tokenizer = Tokenizer(models.BPE())
@@ -118,8 +119,7 @@ class BPETokenizer:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BPETokenizer:
         """Load a tokenizer saved by :meth:`save`."""
-        from tokenizers import Tokenizer
-
+        (Tokenizer,) = _tokenizers("Tokenizer")
         try:
             tokenizer = Tokenizer.from_file(str(path))
         except Exception as exc:  # the Rust library raises a bare Exception on bad files
@@ -144,6 +144,17 @@ class BPETokenizer:
     def manifest_entry(self) -> dict[str, Any]:
         """The manifest's ``tokenizer`` object."""
         return {"kind": "bpe", "vocab_size": self.vocab_size, "eot": self.eot, "file": self.FILE}
+
+
+def _tokenizers(*names: str) -> tuple[Any, ...]:
+    """Attributes of the optional ``tokenizers`` package, or a clear error when it is missing."""
+    try:
+        import tokenizers
+    except ImportError:
+        raise BimixInputError(
+            "the BPE tokenizer needs the 'tokenizers' package: pip install 'bimix-bayes[train]'"
+        ) from None
+    return tuple(getattr(tokenizers, n) for n in names)
 
 
 def load_tokenizer(entry: dict[str, Any], root: str | os.PathLike[str]) -> TextTokenizer:
