@@ -300,6 +300,15 @@ def test_bad_input_fails_before_training(corpus: Corpus, micro: Preset, tmp_path
     assert not out.exists()
 
 
+def test_other_steps_into_the_same_output_is_refused(corpus: Corpus, micro: Preset,
+                                                      trained: Path) -> None:
+    before = trained.read_bytes()
+    with pytest.raises(BimixInputError, match="not complete at step 60"):
+        train(corpus, _mixtures(even=[0.4, 0.3, 0.3]), micro, trained, steps=60,
+              eval_steps=[5, 20, 60], progress=False)
+    assert trained.read_bytes() == before
+
+
 def test_cli_reports_bad_input_as_one_line(corpus: Corpus, micro_path: Path, tmp_path: Path,
                                            capsys: pytest.CaptureFixture) -> None:
     mix = tmp_path / "mix.csv"

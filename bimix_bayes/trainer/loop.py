@@ -134,6 +134,7 @@ def train(
     checkpoint_every: int | None = None,
     keep_checkpoints: bool = False,
     distribute: str = "data",
+    threads: int | None = None,
     progress: bool = True,
 ) -> Observations:
     """Train one proxy model per mixture and seed, appending per-domain validation losses to ``out``.
@@ -168,6 +169,9 @@ def train(
         Keep a run's final checkpoint instead of deleting it when the run completes.
     distribute : {"data", "mixtures"}
         Under ``torchrun``: DDP per run, or one run per rank.
+    threads : int, optional
+        CPU threads for torch (default: torch's choice, one per core). On a shared, busy machine 1
+        is much faster than 2: OpenMP threads spin-wait for each other when cores are contended.
     progress : bool
         Show a progress bar (rank 0, on stderr).
 
@@ -202,11 +206,15 @@ def train(
     jobs = [_Job(f"{name}-seed{seed}", str(name), tuple(row.tolist()), seed)
             for name, row in mixtures.iterrows() for seed in seeds]
     log = ObservationLog(out)
-    _check_existing(log, jobs, preset, corpus.domains)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else out.with_name(out.name + ".ckpt")
+    _check_existing(log, jobs, preset, corpus.domains, ckpt_dir, steps)
     for job in jobs:
         _check_checkpoint(ckpt_dir / f"{job.run}.pt", _fingerprint(job, preset, steps, corpus))
 
+    if threads is not None:
+        if threads < 1:
+            raise BimixInputError(f"threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
     dev = layout.device(device)
     layout.start(dev)
     try:
@@ -270,6 +278,9 @@ class _Run:
             sampler.load_state_dict(state["sampler"])
             start = int(state["step"])
             self.note(f"{job.run}: resuming from step {start} ({self.ckpt})")
+        else:
+            # Before any row exists: rows without a checkpoint then mean another configuration.
+            self._save(model, optimizer, sampler, 0)
         raw = model
         fwd = torch.compile(model) if self.compile else model
         if self.ddp:
@@ -397,10 +408,25 @@ def _check_corpus(corpus: Corpus, mixtures: pd.DataFrame, preset: Preset) -> Non
 
 
 def _check_existing(log: ObservationLog, jobs: list[_Job], preset: Preset,
-                    domains: list[str]) -> None:
-    """Refuse to append to runs in ``out`` that another configuration wrote."""
+                    domains: list[str], ckpt_dir: Path, steps: int) -> None:
+    """Refuse to append to runs in ``out`` that another configuration wrote.
+
+    A run checkpoints at step 0 before its first row and deletes the checkpoint only once complete,
+    so rows of an incomplete run without a checkpoint come from another configuration (other
+    ``steps``, say), whose rows must not be mixed with this one's.
+    """
     by_run = {j.run: j for j in jobs}
-    for line, row in enumerate(log.rows(), start=2):
+    rows = log.rows()
+    present = {(r["run"], r["domain"], int(r["step"])) for r in rows if r["step"]}
+    for job in jobs:
+        started = any(key[0] == job.run for key in present)
+        complete = all((job.run, d, steps) in present for d in domains)
+        if started and not complete and not (ckpt_dir / f"{job.run}.pt").exists():
+            raise BimixInputError(
+                f"run {job.run!r} has rows here but is not complete at step {steps} and has no "
+                f"checkpoint in {ckpt_dir} to resume (another --steps, or a deleted checkpoint): "
+                "choose another --out", path=log.path)
+    for line, row in enumerate(rows, start=2):
         job = by_run.get(row["run"])
         if job is None:
             continue
