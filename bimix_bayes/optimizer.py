@@ -568,7 +568,7 @@ def optimize(
         width = max(1.06 * g0.std() * len(g0) ** -0.2, 1e-9 * scale)
         fn = _objective_fn(objective, surface, lbar_ref, scale, quantile, width)
         starts = [x, constraints.project(ref.to_numpy()),
-                  *optima[rng.choice(len(optima), size=min(4, len(optima)), replace=False)]]
+                  *optima[rng.choice(len(optima), size=min(2, len(optima)), replace=False)]]
         exact = _objective_fn(objective, surface, lbar_ref, scale, quantile, 0.0)
         x = min((_solve(fn, s, constraints) for s in starts), key=lambda z: exact(z)[0])
 
