@@ -318,8 +318,9 @@ class LossSurface:
         transfer = None if self.transfer is None else self.transfer[idx]
         return self._block(mixtures, params, transfer, order)
 
-    def _separable_start(self, constraints: Constraints) -> np.ndarray:
-        """The paper's per-draw optimum ignoring transfer, where it applies; else the centre."""
+    def _separable_start(self, constraints: Constraints) -> tuple[np.ndarray, bool]:
+        """The paper's per-draw optimum ignoring transfer where it applies (and whether that is
+        already exact: no transfer), else the centre of the feasible set."""
         n, p = self.n_draws, len(self.sources)
         if p == len(self.domains) and np.all(self.weights > 0) and np.all(self.params["alpha"] > 0):
             on_domains = laws.summed_loss_optimum(
@@ -327,8 +328,8 @@ class LossSurface:
                 lower=constraints.lower[self.own], upper=constraints.upper[self.own])
             x = np.empty((n, p))
             x[:, self.own] = on_domains
-            return constraints.project(x)
-        return np.broadcast_to(constraints.project(np.full(p, 1 / p)), (n, p)).copy()
+            return x, self.transfer is None
+        return np.broadcast_to(constraints.project(np.full(p, 1 / p)), (n, p)).copy(), False
 
     def draw_optima(self, constraints: Constraints, *, iters: int = 50, tol: float = 1e-10
                     ) -> tuple[np.ndarray, np.ndarray]:
@@ -346,7 +347,9 @@ class LossSurface:
         """
         lo, up = constraints.lower, constraints.upper
         n, p = self.n_draws, len(self.sources)
-        x = self._separable_start(constraints)
+        x, exact = self._separable_start(constraints)
+        if exact:  # laws.summed_loss_optimum solves the separable problem to rounding
+            return x, self.average(x, per_draw=True)
         f, g, hess = self._evaluate(x, True, order=2)[1:]
         todo = np.ones(n, dtype=bool)
         eye = np.eye(p)
