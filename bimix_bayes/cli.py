@@ -62,17 +62,26 @@ def fit(
     out_path: Annotated[Path, typer.Option("--out", help="Posterior file to write (netCDF).")],
     method: Annotated[str, typer.Option(
         help="bayes (hierarchical Bayesian model) or leastsq (the paper's per-domain fit).",
-    )] = "leastsq",
+    )] = "bayes",
     law: Annotated[str, typer.Option(help="bimix, or transfer (cross-domain; bayes only).")]
     = "bimix",
     draws: Annotated[int, typer.Option(help="Posterior draws per chain (bayes).")] = 1000,
     tune: Annotated[int, typer.Option(help="Tuning steps per chain (bayes).")] = 1000,
     chains: Annotated[int, typer.Option(help="Chains (bayes).")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed (bayes).")] = 0,
+    noise: Annotated[str, typer.Option(
+        help="normal, or student (Student-t residuals, robust to outliers) (bayes).")] = "normal",
+    sampler: Annotated[str, typer.Option(
+        help="nuts (nutpie), pymc (PyMC's NUTS), advi or fullrank_advi (fast, approximate) "
+             "(bayes).")] = "nuts",
+    progress: Annotated[bool, typer.Option(help="Show sampling progress (bayes).")] = True,
 ) -> None:
     """Fit the data-mixing law to observations and save the posterior.
 
-    Example: bimix fit obs.csv --method leastsq --out fit.nc
+    The Bayesian fit prints its convergence diagnostics (divergences, R-hat, ESS, E-BFMI) and
+    says how to fix a fit that should not be trusted.
+
+    Example: bimix fit obs.csv --law transfer --draws 1000 --out fit.nc
     """
     from bimix_bayes.observations import Observations
 
@@ -91,10 +100,19 @@ def fit(
         posterior = estimator.to_posterior()
         summary = estimator.coefficients_[["log_c", "alpha", "u", "beta", "eps", "sigma"]]
     else:
+        import warnings
+
+        from bimix_bayes.diagnostics import UntrustworthyFitWarning, summary_text
         from bimix_bayes.model import BayesianBiMix
 
-        posterior = BayesianBiMix(law=law, draws=draws, tune=tune, chains=chains,
-                                  seed=seed).fit(obs).posterior_
+        console.print(f"sampling {chains} chains x ({tune} tune + {draws} draws), {sampler}; "
+                      "compiling the model first takes a while")
+        estimator = BayesianBiMix(law=law, noise=noise, method=sampler, draws=draws, tune=tune,
+                                  chains=chains, seed=seed, progressbar=progress)
+        with warnings.catch_warnings():  # the summary below states every problem once
+            warnings.simplefilter("ignore", UntrustworthyFitWarning)
+            posterior = estimator.fit(obs).posterior_
+        console.print(summary_text(estimator.diagnostics_))
         summary = posterior.draws[["log_c", "alpha", "u", "beta", "eps"]].mean(
             ("chain", "draw")).to_dataframe()
     posterior.save(out_path)
@@ -532,6 +550,83 @@ def suggest(
     write_mixtures(nxt, out_path)
     out.print(nxt.round(4).to_string())
     out.print(f"wrote {out_path} ({len(nxt)} mixtures)")
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo-out"),
+    steps: Annotated[int, typer.Option(help="Training steps per proxy run.")] = 150,
+    batch: Annotated[int, typer.Option(help="Next mixtures to suggest.")] = 4,
+    draws: Annotated[int, typer.Option(help="NUTS draws per chain.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seeds everything.")] = 0,
+) -> None:
+    """The whole product on the embedded corpus, on CPU, in a few minutes.
+
+    Builds the embedded corpus, trains an initial design of mixtures with a small GPT, fits the
+    Bayesian model and prints the loss bands, the optimised mixture with its expected gain and
+    P(improvement), and the next mixtures to train; plots and report.md go to --out. Rerunning
+    resumes.
+
+    Example: bimix demo --out demo-out
+    """
+    from bimix_bayes.demo import run_demo
+
+    result = run_demo(out_dir, steps=steps, batch=batch, draws=draws, tune=draws, seed=seed,
+                      log=console.print)
+    s = result.plan.summary()
+    losses = result.plan.losses
+    pct = f"{100 * s['prob']:.0f}%"
+    out.rule(f"Predicted loss at step {steps} (nats per token, mean [{pct} band])")
+    for d in result.posterior.domains:
+        cells = [f"{m}: {losses['mean'].sel(mixture=m, domain=d).item():.3f} "
+                 f"[{losses['lower'].sel(mixture=m, domain=d).item():.3f}, "
+                 f"{losses['upper'].sel(mixture=m, domain=d).item():.3f}]"
+                 for m in ("optimum", "reference")]
+        out.print(f"{d:>12}  " + "   ".join(cells))
+    out.rule("Optimised mixture")
+    out.print(result.plan.mixture.round(3).to_string())
+    out.print(f"expected gain {s['gain_mean']:.4f} nats/token, {pct} interval "
+              f"[{s['gain_lower']:.4f}, {s['gain_upper']:.4f}], "
+              f"P(improvement) = {s['prob_improvement']:.2f}")
+    out.rule("Next mixtures to train")
+    out.print(result.suggestions.drop(columns="rule").round(3).to_string())
+    out.print(f"\nreport: {result.report}")
+
+
+@app.command()
+def loop(
+    corpus: Annotated[Path, typer.Option(help="Corpus directory (bimix corpus build).")],
+    model: Annotated[Path, typer.Option(help="Model preset TOML, e.g. models/tiny.toml.")],
+    steps: Annotated[int, typer.Option(help="Optimiser steps per run.")],
+    study_dir: Annotated[Path, typer.Option("--out", help="Study folder (resumable).")],
+    rounds: Annotated[int, typer.Option(help="Planned rounds after the initial design.")] = 2,
+    batch: Annotated[int, typer.Option(help="Mixtures per planned round.")] = 4,
+    initial: Annotated[Path | None, typer.Option(
+        help="Initial design (wide mixtures CSV); default: the corpus's entropy mixtures.")] = None,
+    rule: Annotated[str, typer.Option(help="Planner rule: thompson or info.")] = "thompson",
+    draws: Annotated[int, typer.Option(help="NUTS draws (and tuning steps) per chain.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seeds training, fitting and planning.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+) -> None:
+    """Rounds of suggest, train and refit; every observation in OUT/observations.csv.
+
+    Each step's output is written atomically and reused when it exists, and unfinished runs resume
+    from checkpoints: rerun the same command after a crash to continue.
+
+    Example: bimix loop --corpus c/ --model models/tiny.toml --steps 300 --out study/ --rounds 3
+    """
+    from bimix_bayes.corpus import Corpus
+    from bimix_bayes.mixtures import read_mixtures
+    from bimix_bayes.study import Study
+
+    source = Corpus.open(corpus)
+    design = read_mixtures(initial, domains=source.domains) if initial else None
+    study = Study(study_dir, source, model, steps=steps, batch=batch, rule=rule, seed=seed,
+                  device=None if device == "auto" else device,
+                  fit={"draws": draws, "tune": draws})
+    post = study.run(rounds, design)
+    out.print(f"{study.rounds_done()} rounds fitted; {len(post.observations.runs)} runs in "
+              f"{study.observations_path}; latest posterior {study.round_dir(study.rounds_done() - 1)}")
 
 
 def main(argv: list[str] | None = None) -> None:

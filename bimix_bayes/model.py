@@ -322,7 +322,8 @@ class BayesianBiMix:
     noise : {"normal", "student"}
         Residual distribution of log-loss (Student-t resists outlying checkpoints).
     method : {"nuts", "pymc", "advi", "fullrank_advi"}
-        nutpie NUTS (default, fastest exact), PyMC's NUTS (fallback), or a variational
+        nutpie NUTS (default, fastest exact), PyMC's own NUTS in Python (fallback where nutpie
+        cannot compile the model), or a variational
         approximation (seconds, approximate; no MCMC diagnostics).
     draws, tune, chains : int
         Posterior draws and tuning steps per chain (for ADVI: ``draws`` draws from the
@@ -446,7 +447,7 @@ class BayesianBiMix:
             trace = pm.sample(
                 draws=self.draws, tune=self.tune, chains=self.chains, random_seed=self.seed,
                 target_accept=self.target_accept, progressbar=self.progressbar,
-                compute_convergence_checks=False)
+                compute_convergence_checks=False, nuts_sampler="pymc")
         return trace, {}
 
     def _advi(self) -> tuple[xr.DataTree, dict[str, Any]]:

@@ -1,0 +1,202 @@
+"""Speed benchmark of the Bayesian BiMix model on the reference workload (7 domains x 48 runs x 11 steps).
+
+Measures, side by side in one process (timings on a shared machine are noisy, so compare ratios):
+
+* ``ours/nutpie-lowrank``: the product's default (nutpie NUTS, low-rank mass matrix), 4 x 1000 draws;
+* ``ours/nutpie-diag``: the same compiled model with nutpie's diagonal mass matrix;
+* ``ours/pymc-nuts``: the same model with PyMC's own NUTS (C backend);
+* ``plain/pymc-default``: a plain non-centred hierarchical BiMix (raw steps, uncentred log r, explicit
+  non-centred run effects) with PyMC's default sampler settings, capped at ``--plain-draws`` draws and
+  tuning steps per chain; its full 1000 + 1000 time is extrapolated linearly from the sampling rate;
+* ``ours/advi``: ADVI, with its distance from the NUTS posterior.
+
+Each row records wall time (compilation included), divergences, max R-hat, min bulk ESS and
+ESS per second, and ``uptime`` load before the variant ran.
+
+Usage::
+
+    .venv/bin/python benchmarks/speed_model.py --out benchmarks/results/speed_model.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+sys.path.insert(0, str(Path(__file__).parent))
+from workload import reference_workload  # noqa: E402
+
+from bimix_bayes import laws  # noqa: E402
+from bimix_bayes.diagnostics import mcmc_diagnostics  # noqa: E402
+from bimix_bayes.model import BayesianBiMix, build_model  # noqa: E402
+
+CONTRACT = ["log_c", "alpha", "u", "beta", "eps", "sigma", "sigma_run"]
+
+
+def load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip().split(
+        "load average:")[-1].strip()
+
+
+def plain_model(obs) -> pm.Model:
+    """Non-centred hierarchy on the raw scales, run effects as latent variables."""
+    ds = obs.to_dataset()
+    loss = ds["loss"].to_numpy()
+    run_i, dom_i, step_i = np.nonzero(np.isfinite(loss))
+    own = ds["proportion"].to_numpy()
+    steps = ds["step"].to_numpy().astype(float)
+    coords = {"run": obs.runs, "domain": obs.domains}
+    with pm.Model(coords=coords) as model:
+        def hier(name, mu, sd):
+            m = pm.Normal(f"{name}_mu", mu, sd)
+            t = pm.HalfNormal(f"{name}_tau", sd)
+            z = pm.Normal(f"{name}_z", 0, 1, dims="domain")
+            return m + t * z
+
+        log_c = hier("log_c", 1.0, 1.0)
+        alpha = pt.exp(hier("log_alpha", np.log(0.1), 1.0))
+        u = hier("log_b", 2.0, 2.0)  # log B with s_ref = 1: strongly tied to beta
+        beta = pt.exp(hier("log_beta", np.log(0.5), 0.5))
+        eps = pm.LogNormal("eps", np.log(1e-3), 1.0, dims="domain")
+        sigma = pm.HalfNormal("sigma", 0.05, dims="domain")
+        sigma_run = pm.HalfNormal("sigma_run", 0.05, dims="domain")
+        z_run = pm.Normal("z_run", 0, 1, dims=("run", "domain"))
+        r_eff = laws.effective_proportion(own, eps=eps, xp=pt)
+        mu = laws.log_loss(r_eff[run_i, dom_i], steps[step_i], log_c=log_c[dom_i],
+                           alpha=alpha[dom_i], u=u[dom_i], beta=beta[dom_i], s_ref=1.0, xp=pt)
+        pm.Normal("y", mu + z_run[run_i, dom_i] * sigma_run[dom_i], sigma[dom_i],
+                  observed=np.log(loss[run_i, dom_i, step_i]))
+    return model
+
+
+def row(name, seconds, d, draws_total, note=""):
+    ess = d.get("min_ess_bulk", float("nan"))
+    return {"variant": name, "seconds": seconds, "divergences": d["n_divergent"],
+            "max_rhat": d.get("max_rhat", float("nan")), "min_ess_bulk": ess,
+            "ess_per_s": ess / seconds, "draws": draws_total, "note": note}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/speed_model.md"))
+    ap.add_argument("--plain-draws", type=int, default=150)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip", nargs="*", default=[], help="variants to skip (substring match)")
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    obs, truth, _ = reference_workload(seed=args.seed)
+    rows, loads = [], []
+
+    def wanted(name):
+        return not any(s in name for s in args.skip)
+
+    # ours, nutpie: one compilation, two mass-matrix adaptations
+    import nutpie
+
+    nuts_post = None
+    if wanted("ours/nutpie"):
+        loads.append(("ours/nutpie (compile)", load()))
+        t0 = time.perf_counter()
+        compiled = nutpie.compile_pymc_model(build_model(obs))
+        compile_s = time.perf_counter() - t0
+        for adaptation in ("low_rank", "diag"):
+            name = f"ours/nutpie-{adaptation.replace('_', '')}"
+            loads.append((name, load()))
+            t0 = time.perf_counter()
+            trace = nutpie.sample(compiled, draws=1000, tune=1000, chains=4, seed=1,
+                                  adaptation=adaptation, progress_bar=False, save_warmup=False)
+            sample_s = time.perf_counter() - t0
+            d = mcmc_diagnostics(trace)
+            rows.append(row(name, compile_s + sample_s, d, 4000,
+                            f"compile {compile_s:.1f} s + sample {sample_s:.1f} s; "
+                            f"{int(trace.sample_stats['n_steps'].sum())} gradient evals"))
+            if adaptation == "low_rank":
+                nuts_post = trace.posterior
+
+    if wanted("ours/pymc"):
+        loads.append(("ours/pymc-nuts", load()))
+        est = BayesianBiMix(method="pymc", seed=1).fit(obs)
+        d = est.diagnostics_
+        rows.append(row("ours/pymc-nuts", d["seconds"], d, 4000, "PyMC NUTS, C backend"))
+
+    if wanted("plain"):
+        loads.append(("plain/pymc-default", load()))
+        n = args.plain_draws
+        t0 = time.perf_counter()
+        model = plain_model(obs)
+        with model:
+            trace = pm.sample(draws=n, tune=n, chains=4, random_seed=1, progressbar=False,
+                              compute_convergence_checks=False)
+        seconds = time.perf_counter() - t0
+        d = mcmc_diagnostics(trace, var_names=[v.name for v in model.free_RVs])
+        rate = seconds / (2 * n)
+        rows.append(row("plain/pymc-default", seconds, d, 4 * n,
+                        f"capped at {n}+{n} draws/chain; 1000+1000 extrapolated linearly "
+                        f"(sampling rate incl. start-up): ~{rate * 2000:.0f} s"))
+
+    distance = None
+    if wanted("advi") and nuts_post is not None:
+        loads.append(("ours/advi", load()))
+        est = BayesianBiMix(method="advi", draws=4000, tune=1000, seed=1).fit(obs)
+        d = est.diagnostics_
+        vi = est.posterior_.draws
+        rows.append(row("ours/advi", d["seconds"], {"n_divergent": 0}, 4000,
+                        f"{d['iterations']} ADVI steps; approximate"))
+        distance = {}
+        for v in CONTRACT:
+            nm = nuts_post[v].stack(s=("chain", "draw"))
+            vm = vi[v].stack(s=("chain", "draw"))
+            z = float((abs(nm.mean("s") - vm.mean("s")) / nm.std("s")).max())
+            lo, hi = vm.quantile([0.05, 0.95], dim="s")
+            cover = float(((nm >= lo) & (nm <= hi)).mean())
+            sd_ratio = float((vm.std("s") / nm.std("s")).median())
+            distance[v] = (z, cover, sd_ratio)
+
+    base = next((r for r in rows if r["variant"] == "ours/nutpie-lowrank"), None)
+    lines = [
+        "# Speed of the Bayesian BiMix model (reference workload)",
+        "",
+        f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; machine: "
+        f"`nproc` = {os.cpu_count()}, shared with other engineers (load below)",
+        f"- command: `.venv/bin/python benchmarks/speed_model.py --out {args.out} "
+        f"--plain-draws {args.plain_draws}`",
+        f"- workload: {len(obs.domains)} domains x {len(obs.runs)} runs x {len(obs.steps)} steps "
+        "(benchmarks/workload.py, seed 0); 4 chains; target: 4 x 1000 draws, 0 divergences, "
+        "R-hat <= 1.01, bulk ESS >= 400, <= 20 s including compilation",
+        "",
+        "| variant | wall s (incl. compile) | divergences | max R-hat | min bulk ESS | ESS/s | "
+        "draws | ratio of ESS/s vs default | notes |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ratio = base["ess_per_s"] / r["ess_per_s"] if base and r["ess_per_s"] > 0 else float("nan")
+        lines.append(
+            f"| {r['variant']} | {r['seconds']:.1f} | {r['divergences']} | {r['max_rhat']:.3f} | "
+            f"{r['min_ess_bulk']:.0f} | {r['ess_per_s']:.1f} | {r['draws']} | "
+            f"default is {ratio:.1f}x | {r['note']} |")
+    lines += ["", "Load average (1, 5, 15 min) just before each variant:", ""]
+    lines += [f"- {name}: {value}" for name, value in loads]
+    if distance:
+        lines += ["", "ADVI vs NUTS (default) on the same data: max |mean difference| / NUTS sd, "
+                  "share of NUTS draws inside ADVI's 90% interval, median sd ratio ADVI/NUTS:", "",
+                  "| parameter | max abs(mean diff)/sd | coverage of NUTS draws | sd ratio |",
+                  "|---|---|---|---|"]
+        lines += [f"| {v} | {z:.2f} | {c:.2f} | {s:.2f} |" for v, (z, c, s) in distance.items()]
+    text = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""The hierarchical Bayesian BiMix model: priors, likelihood, recovery, diagnostics, persistence.
+
+Sampling dominates the cost, so one small bimix fit and one transfer fit are shared by all tests
+(session fixtures) and draws are few.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+import xarray as xr
+
+from bimix_bayes.diagnostics import UntrustworthyFitWarning, mcmc_diagnostics, summary_text
+from bimix_bayes.errors import BimixInputError
+from bimix_bayes.model import BayesianBiMix, Design, _curve_logp, build_model, prior_predictive
+from bimix_bayes.posterior import Posterior
+from bimix_bayes.simulate import simulate_observations
+
+STEPS = [200, 400, 800, 1600, 3200]
+
+
+def _small_problem(seed: int = 0, zero: bool = True):
+    """3 domains x 10 runs x 5 steps; two runs leave a domain out (proportion 0)."""
+    rng = np.random.default_rng(seed)
+    domains = ["web", "code", "math"]
+    coef = pd.DataFrame({"log_c": np.log([2.8, 1.6, 2.2]), "alpha": [0.05, 0.10, 0.08],
+                         "u": [-1.0, -0.5, -1.2], "beta": [0.5, 0.4, 0.6],
+                         "eps": [1e-3, 1e-3, 1e-3]}, index=domains)
+    mix = rng.dirichlet(np.ones(3), size=10)
+    if zero:
+        mix[0] = [0.6, 0.4, 0.0]
+        mix[1] = [0.0, 0.3, 0.7]
+    mixtures = pd.DataFrame(mix, columns=domains, index=[f"r{i}" for i in range(10)])
+    s_ref = float(np.exp(np.mean(np.log(STEPS))))
+    obs = simulate_observations(coef, mixtures, STEPS, s_ref=s_ref, noise_sd=0.01, run_sd=0.01,
+                                seed=seed)
+    return obs, coef, s_ref
+
+
+@pytest.fixture(scope="session")
+def problem():
+    return _small_problem()
+
+
+@pytest.fixture(scope="session")
+def fitted(problem):
+    obs, _, _ = problem
+    return BayesianBiMix(draws=500, tune=500, chains=2, seed=3).fit(obs)
+
+
+@pytest.fixture(scope="session")
+def fitted_transfer(problem):
+    obs, _, _ = problem
+    with pytest.warns(UntrustworthyFitWarning):  # far too few draws to pass the checks
+        return BayesianBiMix(law="transfer", draws=50, tune=100, chains=2, seed=1).fit(obs)
+
+
+def test_curve_logp_matches_multivariate_normal():
+    """The marginalised run offset equals the exact compound-symmetric normal density."""
+    rng = np.random.default_rng(0)
+    mu, sigma, sigma_run = rng.normal(size=4), 0.3, 0.7
+    value = rng.normal(size=4)
+    mask = np.array([1.0, 1.0, 0.0, 1.0])
+    got = _curve_logp(value, mu, sigma, sigma_run, mask).eval()
+    keep = mask > 0
+    cov = sigma**2 * np.eye(3) + sigma_run**2 * np.ones((3, 3))
+    want = scipy.stats.multivariate_normal(mu[keep], cov).logpdf(value[keep])
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    assert _curve_logp(value, mu, sigma, sigma_run, np.zeros(4)).eval() == pytest.approx(0.0)
+
+
+def test_prior_predictive_is_plausible(problem):
+    obs, _, _ = problem
+    pp = prior_predictive(obs, draws=200, seed=1)
+    q05, q50, q95 = np.nanquantile(pp["loss"].values, [0.05, 0.5, 0.95])
+    assert 0.5 < q05 < q50 < q95 < 20  # nats per token: a few, never absurd
+    assert 1.5 < q50 < 6
+    mean = pp["mean_loss"]
+    assert bool((mean.diff("step") < 0).where(mean.diff("step").notnull(), True).all())
+    assert set(pp.data_vars) >= {"log_c", "alpha", "u", "beta", "eps", "sigma", "sigma_run"}
+
+
+def test_build_model_names_and_student_noise(problem):
+    obs, _, _ = problem
+    model = build_model(obs, law="transfer", noise="student")
+    assert {"log_c", "alpha", "u", "beta", "eps", "sigma", "sigma_run", "transfer", "nu"} <= set(
+        model.named_vars)
+    assert model["log_loss"].ndim == 1  # Student-t: one entry per observed cell
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
+
+
+def test_design_centres_nonzero_proportions(problem):
+    obs, _, _ = problem
+    d = Design.from_observations(obs)
+    own = obs.mixtures()[d.coords["domain"]].to_numpy()
+    want = [np.mean(np.log(c[c > 0])) for c in own.T]
+    np.testing.assert_allclose(d.centre, want)
+    assert d.s_ref == pytest.approx(np.exp(np.mean(np.log(STEPS))))
+
+
+def test_fit_recovers_coefficients(problem, fitted):
+    _, coef, _ = problem
+    draws = fitted.posterior_.draws
+    for name in ("log_c", "alpha", "u", "beta"):
+        post = draws[name].stack(sample=("chain", "draw"))
+        lo, hi = post.quantile([0.005, 0.995], dim="sample").values
+        truth = coef.loc[list(draws["domain"].values), name].to_numpy()
+        assert np.all((lo <= truth) & (truth <= hi)), (name, lo, truth, hi)
+    # the hierarchy pins the level of each domain's loss tightly
+    assert float(draws["sigma"].mean()) == pytest.approx(0.01, rel=0.5)
+
+
+def test_zero_proportion_rows_fit_and_predict_finite(problem, fitted):
+    obs, _, _ = problem
+    assert (obs.mixtures() == 0).any().any()
+    pred = fitted.posterior_.predict(obs.mixtures().iloc[:2], steps=[100, 5000])
+    assert np.isfinite(pred["loss_draws"]).all()
+    eps = fitted.posterior_.draws["eps"]
+    assert float(eps.max()) < 0.1
+
+
+def test_diagnostics_stored_and_trustworthy(fitted):
+    d = fitted.posterior_.diagnostics
+    for key in ("n_divergent", "max_rhat", "min_ess_bulk", "min_ess_tail", "min_bfmi",
+                "trustworthy", "seconds", "method"):
+        assert key in d
+    assert d["n_divergent"] == 0
+    assert d["max_rhat"] < 1.05
+    assert "trustworthy" in summary_text(d)
+    assert fitted.posterior_.sample_stats is not None
+
+
+def test_bad_fit_warns_with_a_remedy(fitted):
+    short = fitted.trace_.isel(draw=slice(0, 2))
+    d = mcmc_diagnostics(short)
+    assert d["trustworthy"] is False
+    assert "--draws" in d["problems"][0]
+    with pytest.warns(UntrustworthyFitWarning, match="--draws"):
+        BayesianBiMix(method="pymc", draws=2, tune=2, chains=2, seed=0).fit(
+            _small_problem(zero=False)[0])
+
+
+def test_transfer_law_samples(fitted_transfer):
+    post = fitted_transfer.posterior_
+    w = post.draws["transfer"]
+    assert w.dims == ("chain", "draw", "domain", "source")
+    assert float(w.min()) >= 0
+    for dom in post.domains:  # a domain never transfers to itself
+        assert float(abs(w.sel(domain=dom, source=dom)).max()) == 0.0
+    assert "diagnostics" in post.tree.attrs
+
+
+def test_posterior_round_trip_predicts_the_same(fitted, tmp_path):
+    post = fitted.posterior_
+    path = tmp_path / "post.nc"
+    post.save(path)
+    again = Posterior.load(path)
+    mix = post.observations.mixtures().iloc[:3]
+    a = post.predict(mix, steps=[500, 4000], prob=0.9)
+    b = again.predict(mix, steps=[500, 4000], prob=0.9)
+    xr.testing.assert_allclose(a[["mean", "lower", "upper"]], b[["mean", "lower", "upper"]])
+    assert again.diagnostics == post.diagnostics
+    assert again.config["law"] == "bimix" and again.method == "nuts"
+
+
+def test_advi_approximation_runs(problem, fitted):
+    obs, _, _ = problem
+    approx = BayesianBiMix(method="advi", draws=200, tune=300, seed=0).fit(obs)
+    d = approx.posterior_.diagnostics
+    assert d["approximate"] is True and d["method"] == "advi"
+    nuts = fitted.posterior_.draws["log_c"].mean(("chain", "draw"))
+    vi = approx.posterior_.draws["log_c"].mean(("chain", "draw"))
+    assert float(abs(nuts - vi).max()) < 0.3  # 3000 ADVI steps: near, not equal
+
+
+def test_bad_settings_are_input_errors(problem):
+    obs, _, _ = problem
+    with pytest.raises(BimixInputError, match="unknown method"):
+        BayesianBiMix(method="magic").fit(obs)
+    with pytest.raises(BimixInputError, match="unknown law"):
+        build_model(obs, law="nope")
+    with pytest.raises(BimixInputError, match="draws must be positive"):
+        BayesianBiMix(draws=0).fit(obs)
+
+
+@pytest.mark.slow
+def test_cli_fit_bayes_prints_diagnostics(problem, tmp_path):
+    obs, _, _ = problem
+    csv = tmp_path / "obs.csv"
+    obs.to_csv(csv)
+    out = tmp_path / "post.nc"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bimix_bayes.cli", "fit", str(csv), "--out", str(out),
+         "--sampler", "pymc", "--draws", "20", "--tune", "20", "--chains", "2", "--no-progress"],
+        capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "method pymc: NOT trustworthy" in proc.stderr  # 20 draws cannot pass the checks
+    assert "--draws" in proc.stderr
+    post = Posterior.load(out)
+    assert post.method == "pymc" and post.n_samples == 40
