@@ -118,6 +118,10 @@ def suggest(
     if rule == "info" and surface.noise_sd is None:
         raise BimixInputError("the info rule needs the posterior's noise scale (sigma) to "
                               "fantasise observations; refit, or use rule='thompson'")
+    if rule == "info" and surface.n_draws < 2:
+        raise BimixInputError("the info rule weighs posterior draws against each other; this "
+                              f"posterior ({post.method}) has one draw: use rule='thompson' or a "
+                              "Bayesian fit")
     rng = np.random.default_rng(seed)
 
     if candidates is not None:

@@ -136,6 +136,8 @@ def test_bad_requests_fail_before_any_work(post):
         suggest(post, 1, STEP, candidates=cand.assign(wiki=0.0))
     with pytest.raises(BimixInputError, match="needs the posterior's noise scale"):
         suggest(_posterior(np.array([0.1, 0.2]), sigma=None), 1, STEP, rule="info")
+    with pytest.raises(BimixInputError, match="has one draw"):
+        suggest(_posterior(np.array([0.1])), 1, STEP, rule="info")
 
 
 def test_cli_suggest_and_its_errors(post, tmp_path, capsys):
