@@ -50,11 +50,14 @@ def fold_rows(posterior, part, method: str) -> pd.DataFrame:
     return rows
 
 
-def run(data_dir: Path, law: str, draws: int, tune: int, chains: int, say) -> tuple[
-        pd.DataFrame, pd.DataFrame]:
+def run(data_dir: Path, law: str, draws: int, tune: int, chains: int, say,
+        settings: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scored rows of every fold (of ``settings``, default all) and a per-fold table."""
     scored, folds_out = [], []
     refitters: dict[str, Refitter] = {}
     for k, (setting, heldout, split) in enumerate(folds(data_dir)):
+        if settings is not None and setting not in settings:
+            continue
         t = time.perf_counter()
         ls = LeastSquaresFit().fit(split.fit).to_posterior()
         ls_s = time.perf_counter() - t

@@ -9,7 +9,8 @@ Two pieces of evidence per setting (3Mix at 70M and 160M, checkpoints from 1000 
 
     .venv/bin/python benchmarks/transfer_vs_bimix.py --data /work/shared/data/mixinglaws
 
-Writes benchmarks/results/transfer_vs_bimix.md. Exits 0 with a message when the data are absent.
+Writes benchmarks/results/transfer_vs_bimix.md (``--setting S``: transfer_vs_bimix_S.md).
+Exits 0 with a message when the data are absent.
 """
 
 from __future__ import annotations
@@ -45,10 +46,17 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--setting", choices=list(SETTINGS), default=None,
+                        help="one setting only (each costs four model compilations: run them "
+                             "separately to keep a run under 15 minutes on 2 cores)")
     parser.add_argument("--skip-heldout", action="store_true",
                         help="PSIS-LOO only (the held-out folds compile one model per law)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results markdown file")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results markdown file (default: results/transfer_vs_bimix[_SETTING].md)")
     args = parser.parse_args()
+    settings = [args.setting] if args.setting else list(SETTINGS)
+    out = args.out or RESULTS.with_name(
+        f"transfer_vs_bimix{'_' + args.setting if args.setting else ''}.md")
     if not (args.data / "data" / "3Mix").is_dir():
         print(f"{args.data}: no mixinglaws data (expected data/3Mix/); nothing to benchmark")
         return
@@ -60,7 +68,7 @@ def main() -> None:
         print(f"[{time.perf_counter() - start:6.0f} s] {text}", flush=True)
 
     loo_rows, summaries = [], []
-    for setting in SETTINGS:
+    for setting in settings:
         obs = load_setting(args.data, setting)
         cmp = compare_laws(obs, laws=LAWS, draws=args.draws, tune=args.tune,
                            chains=args.chains, seed=0)
@@ -84,7 +92,7 @@ def main() -> None:
     if not args.skip_heldout:
         parts = []
         for law in LAWS:
-            rows, _ = run(args.data, law, args.draws, args.tune, args.chains, say)
+            rows, _ = run(args.data, law, args.draws, args.tune, args.chains, say, settings)
             parts.append(rows[rows["method"] == "bayes"].assign(law=law))
         rows = pd.concat(parts, ignore_index=True)
         held = []
@@ -124,10 +132,10 @@ marks curves whose LOO estimate is unreliable.
 
 {markdown(held_table)}
 """
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
     print(text)
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ from bimix_bayes.posterior import Posterior
 #: the domains must stay the same). The mask of observed cells joins them for normal noise; the
 #: Student-t model indexes the observed cells when it is built, so there it is fixed.
 _SHARED = ("log_loss", "own", "mixture", "centre")
+#: Per-domain parameters whose posterior intervals :func:`coverage` checks against the truth.
+_RECOVERED = ("log_c", "alpha", "u", "beta", "sigma", "sigma_run")
 #: Variables never ranked or treated as parameters.
 _NOT_PARAMETERS = ("log_loss", "mean_log_loss")
 
@@ -272,6 +274,7 @@ def sbc(
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
     refitter: Refitter | None = None,
+    max_seconds: float | None = None,
 ) -> xr.Dataset:
     """Simulation-based calibration at the design of ``observations`` (their losses are unused).
 
@@ -295,6 +298,9 @@ def sbc(
         Called with a line of text after each replicate.
     refitter : Refitter, optional
         A compiled model of this design to reuse (default: compile one).
+    max_seconds : float, optional
+        Stop after the replicate that exceeds this wall time; the result then holds fewer
+        replicates.
 
     Returns
     -------
@@ -319,6 +325,7 @@ def sbc(
     varying = truth.std(axis=0) > 0
     ranks = np.zeros((n_replicates, int(varying.sum())), dtype=int)
     n_div, max_rhat, seconds = (np.zeros(n_replicates) for _ in range(3))
+    start, done = time.perf_counter(), n_replicates
     for i in range(n_replicates):
         trace, post = refit.fit(prior["log_loss"].isel(sample=i).to_numpy(),
                                 seed=seed + 1000 + i)
@@ -331,12 +338,17 @@ def sbc(
         n_div[i], max_rhat[i], seconds[i] = d["n_divergent"], d.get("max_rhat", np.nan), d["seconds"]
         _progress(progress, f"sbc replicate {i + 1}/{n_replicates}: {d['n_divergent']} divergent, "
                             f"max R-hat {max_rhat[i]:.3f}, {seconds[i]:.1f} s")
+        if max_seconds is not None and time.perf_counter() - start > max_seconds:
+            done = i + 1
+            _progress(progress, f"sbc: {max_seconds:.0f} s spent, stopping at {done} replicates")
+            break
+    ranks, n_div, max_rhat, seconds = ranks[:done], n_div[:done], max_rhat[:done], seconds[:done]
     return xr.Dataset(
         {"rank": (("replicate", "parameter"), ranks),
          "n_divergent": ("replicate", n_div.astype(int)),
          "max_rhat": ("replicate", max_rhat),
          "seconds": ("replicate", seconds)},
-        coords={"replicate": np.arange(n_replicates),
+        coords={"replicate": np.arange(done),
                 "parameter": [lab for lab, v in zip(labels, varying, strict=True) if v]},
         attrs={"n_rank_draws": n_rank_draws, "law": law, "draws": draws, "tune": tune,
                "chains": chains},
@@ -473,9 +485,11 @@ def coverage(
     Returns
     -------
     pandas.DataFrame
-        One row per world x kind (``mean`` or ``observation``) x prob; columns ``world``,
-        ``kind``, ``prob``, ``n`` (points scored), ``covered`` (their share inside),
-        ``n_divergent``.
+        One row per world x kind x prob; columns ``world``, ``kind``, ``prob``, ``n`` (points
+        scored), ``covered`` (their share inside), ``n_divergent``. Kinds: ``mean`` and
+        ``observation`` (held-out predictions, above) and ``parameters`` (parameter recovery:
+        the true ``log_c, alpha, u, beta, sigma, sigma_run`` of each domain inside their central
+        posterior interval).
 
     Examples
     --------
@@ -504,6 +518,16 @@ def coverage(
                 records.append({"world": w, "kind": kind, "prob": prob, "n": int(inside.size),
                                 "covered": float(inside.mean()),
                                 "n_divergent": post.diagnostics["n_divergent"]})
+            # Parameter recovery: the law's coefficients and noise scales inside their
+            # central posterior interval.
+            tail = (1 - prob) / 2
+            names = [v for v in _RECOVERED if v in post.draws and v in world]
+            q = post.draws[names].quantile([tail, 1 - tail], dim=("chain", "draw"))
+            inside = (q.isel(quantile=0) <= world[names]) & (world[names] <= q.isel(quantile=1))
+            hits = np.concatenate([inside[v].to_numpy().ravel() for v in names])
+            records.append({"world": w, "kind": "parameters", "prob": prob, "n": hits.size,
+                            "covered": float(hits.mean()),
+                            "n_divergent": post.diagnostics["n_divergent"]})
         _progress(progress, f"coverage world {w + 1}/{n_worlds}: "
                             f"{post.diagnostics['n_divergent']} divergent, "
                             f"{post.diagnostics['seconds']:.1f} s")
