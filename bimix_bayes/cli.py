@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -629,8 +630,14 @@ def loop(
               f"{study.observations_path}; latest posterior {study.round_dir(study.rounds_done() - 1)}")
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``bimix`` script."""
+    # Users act on a warning's text, not on the source line that raised it.
+    warnings.formatwarning = _one_line_warning
     try:
         app(args=argv, prog_name="bimix")
     except BimixInputError as exc:
