@@ -35,7 +35,9 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,10 +54,17 @@ from bimix_bayes.posterior import Posterior
 
 LAWS = ("bimix", "transfer")
 NOISES = ("normal", "student")
-#: "nuts": nutpie NUTS (default); "pymc": PyMC's own NUTS; "advi", "fullrank_advi": PyMC's
-#: variational approximations (fast, approximate).
-METHODS = ("nuts", "pymc", "advi", "fullrank_advi")
-APPROXIMATE = ("advi", "fullrank_advi")
+#: "nuts": nutpie NUTS (default); "pymc": PyMC's own NUTS; "laplace": a normal approximation at the
+#: posterior mode in the unconstrained space; "advi", "fullrank_advi": PyMC's variational
+#: approximations.
+METHODS = ("nuts", "pymc", "laplace", "advi", "fullrank_advi")
+APPROXIMATE = ("laplace", "advi", "fullrank_advi")
+#: The observed log-losses are data, so a compiled model can be reused with new losses.
+OBSERVED = "observed_log_loss"
+#: Compiled nutpie models by (settings, design): refitting the same design with new losses (tests,
+#: simulation-based calibration, refits) skips the compilation that dominates a fit's wall time.
+_COMPILED: OrderedDict[str, Any] = OrderedDict()
+_COMPILED_MAX = 4
 #: Variables a Posterior carries (see bimix_bayes.posterior).
 CONTRACT = ("log_c", "alpha", "u", "beta", "eps", "transfer", "sigma", "sigma_run", "nu")
 
@@ -249,7 +258,8 @@ def build_model(
             pm.CustomDist(
                 "log_loss", mu, sigma, sigma_run, d.mask,
                 logp=_curve_logp, random=_curve_random, signature="(s),(),(),(s)->(s)",
-                observed=d.log_loss, dims=("run", "domain", "step"))
+                observed=pm.Data(OBSERVED, d.log_loss, dims=("run", "domain", "step")),
+                dims=("run", "domain", "step"))
         else:
             nu = pm.Gamma("nu", *p.nu)
             offset = pm.Normal("run_offset", 0.0, 1.0, dims=("run", "domain"))
@@ -257,7 +267,8 @@ def build_model(
             model.add_coord("obs", np.arange(len(run_i)))
             centre = mu[run_i, dom_i, step_i] + offset[run_i, dom_i] * sigma_run[dom_i]
             pm.StudentT("log_loss", nu=nu, mu=centre, sigma=sigma[dom_i],
-                        observed=d.log_loss[run_i, dom_i, step_i], dims="obs")
+                        observed=pm.Data(OBSERVED, d.log_loss[run_i, dom_i, step_i], dims="obs"),
+                        dims="obs")
     return model
 
 
@@ -321,9 +332,10 @@ class BayesianBiMix:
         Plain BiMix, or with cross-domain transfer ``r_i + sum_j w_ij r_j``.
     noise : {"normal", "student"}
         Residual distribution of log-loss (Student-t resists outlying checkpoints).
-    method : {"nuts", "pymc", "advi", "fullrank_advi"}
+    method : {"nuts", "pymc", "laplace", "advi", "fullrank_advi"}
         nutpie NUTS (default, fastest exact), PyMC's own NUTS in Python (fallback where nutpie
-        cannot compile the model), or a variational
+        cannot compile the model), a Laplace approximation at the mode (fast; close to NUTS when
+        every domain has many points), or a variational
         approximation (seconds, approximate; no MCMC diagnostics).
     draws, tune, chains : int
         Posterior draws and tuning steps per chain (for ADVI: ``draws`` draws from the
@@ -402,18 +414,25 @@ class BayesianBiMix:
         for name in ("draws", "tune", "chains"):
             if int(getattr(self, name)) < (0 if name == "tune" else 1):
                 raise BimixInputError(f"{name} must be positive, got {getattr(self, name)}")
-        design = Design.from_observations(observations)
+        self.design_ = design = Design.from_observations(observations)
         start = time.perf_counter()
         self.model_ = build_model(design, law=self.law, noise=self.noise, priors=self.priors)
-        sampler = {"nuts": self._nutpie, "pymc": self._pymc_nuts}.get(self.method, self._advi)
+        sampler = {"nuts": self._nutpie, "pymc": self._pymc_nuts,
+                   "laplace": self._laplace}.get(self.method, self._advi)
         self.trace_, extra = sampler()
         seconds = time.perf_counter() - start
 
         post = self.trace_["posterior"].to_dataset()
         names = [v for v in CONTRACT if v in post]
         if self.method in APPROXIMATE:
+            problems = [f"the {self.method} optimisation did not converge ({extra[k]}); "
+                        "use method='nuts'" for k in ("map_message",)
+                        if not extra.get("map_converged", True)]
+            if extra.get("hessian_positive_definite") is False:
+                problems.append("the Hessian at the mode is not positive definite (a flat or "
+                                "saddle direction); use method='nuts'")
             d = {"chains": 1, "draws": int(post.sizes["draw"]), "approximate": True,
-                 "trustworthy": None, "problems": []}
+                 "trustworthy": None if not problems else False, "problems": problems}
         else:
             free = {v.name for v in self.model_.free_RVs}
             d = diag.mcmc_diagnostics(
@@ -435,12 +454,30 @@ class BayesianBiMix:
     def _nutpie(self) -> tuple[xr.DataTree, dict[str, Any]]:
         import nutpie
 
-        compiled = nutpie.compile_pymc_model(self.model_)
+        key = self._design_key()
+        if key in _COMPILED:
+            _COMPILED.move_to_end(key)
+            compiled = _COMPILED[key].with_data(
+                **{OBSERVED: self.model_[OBSERVED].get_value()})
+        else:
+            compiled = nutpie.compile_pymc_model(self.model_)
+            _COMPILED[key] = compiled
+            while len(_COMPILED) > _COMPILED_MAX:
+                _COMPILED.popitem(last=False)
         trace = nutpie.sample(
             compiled, draws=self.draws, tune=self.tune, chains=self.chains, seed=self.seed,
             adaptation=self.adaptation, target_accept=self.target_accept,
             progress_bar=self.progressbar, save_warmup=False)
         return trace, {}
+
+    def _design_key(self) -> str:
+        """Everything the compiled graph depends on except the observed losses."""
+        d = self.design_
+        digest = hashlib.sha256(repr((self.law, self.noise, self.priors or Priors(),
+                                      d.s_ref, d.coords)).encode())
+        for arr in (d.mask, d.own, d.mixture, d.steps, d.centre):
+            digest.update(np.ascontiguousarray(arr).tobytes())
+        return digest.hexdigest()
 
     def _pymc_nuts(self) -> tuple[xr.DataTree, dict[str, Any]]:
         with self.model_:
@@ -449,6 +486,60 @@ class BayesianBiMix:
                 target_accept=self.target_accept, progressbar=self.progressbar,
                 compute_convergence_checks=False, nuts_sampler="pymc")
         return trace, {}
+
+    def _laplace(self) -> tuple[xr.DataTree, dict[str, Any]]:
+        """Normal approximation at the mode of the unconstrained posterior (Jacobian included).
+
+        The boundary-avoiding Gamma priors of the pooling scales give that mode a finite
+        location; the Hessian comes from central differences of the exact gradient.
+        """
+        import pytensor
+        from pymc.pytensorf import join_nonshared_inputs
+        from scipy import optimize
+
+        model = self.model_
+        start = model.initial_point()
+        values = model.value_vars
+        point = {v.name: start[v.name] for v in values}
+        logp = model.logp()
+        (lp, *grads), flat = join_nonshared_inputs(point, [logp, *pt.grad(logp, values)], values)
+        logp_dlogp = pytensor.function([flat], [lp, pt.concatenate([g.ravel() for g in grads])])
+        names = [v for v in CONTRACT if v in model.named_vars]
+        outs, flat_out = join_nonshared_inputs(
+            point, model.replace_rvs_by_values([model[n] for n in names]), values)
+        expand = pytensor.function([flat_out], outs)
+
+        def neg(x):
+            value, grad = logp_dlogp(x)
+            return -float(value), -grad
+
+        x0 = np.concatenate([np.ravel(point[v.name]) for v in values])
+        res = optimize.minimize(neg, x0, jac=True, method="L-BFGS-B",
+                                options={"maxiter": 5000, "maxfun": 20000})
+        h = 1e-5 * np.maximum(1.0, np.abs(res.x))
+        hess = np.empty((x0.size, x0.size))
+        for i in range(x0.size):
+            step = np.zeros(x0.size)
+            step[i] = h[i]
+            hess[i] = (neg(res.x + step)[1] - neg(res.x - step)[1]) / (2 * h[i])
+        hess = (hess + hess.T) / 2
+        extra: dict[str, Any] = {"map_converged": bool(res.success), "map_message": str(res.message),
+                                 "map_logp": -float(res.fun)}
+        try:
+            chol = np.linalg.cholesky(np.linalg.inv(hess))
+            extra["hessian_positive_definite"] = True
+        except np.linalg.LinAlgError:
+            chol = np.diag(1 / np.sqrt(np.maximum(np.abs(np.diag(hess)), 1e-12)))
+            extra["hessian_positive_definite"] = False
+        rng = np.random.default_rng(self.seed)
+        draws = res.x + rng.standard_normal((self.draws, x0.size)) @ chol.T
+        samples = [expand(x) for x in draws]
+        dims = model.named_vars_to_dims
+        posterior = xr.Dataset(
+            {n: (("chain", "draw", *dims.get(n, ())), np.stack([s[i] for s in samples])[None])
+             for i, n in enumerate(names)},
+            coords={k: list(v) for k, v in model.coords.items() if k != "obs"})
+        return xr.DataTree.from_dict({"posterior": posterior}), extra
 
     def _advi(self) -> tuple[xr.DataTree, dict[str, Any]]:
         with self.model_:

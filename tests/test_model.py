@@ -135,14 +135,29 @@ def test_diagnostics_stored_and_trustworthy(fitted):
     assert fitted.posterior_.sample_stats is not None
 
 
-def test_bad_fit_warns_with_a_remedy(fitted):
+def test_bad_fit_warns_with_a_remedy(problem, fitted):
     short = fitted.trace_.isel(draw=slice(0, 2))
     d = mcmc_diagnostics(short)
     assert d["trustworthy"] is False
     assert "--draws" in d["problems"][0]
+    obs, _, _ = problem
     with pytest.warns(UntrustworthyFitWarning, match="--draws"):
-        BayesianBiMix(method="pymc", draws=2, tune=2, chains=2, seed=0).fit(
-            _small_problem(zero=False)[0])
+        bad = BayesianBiMix(draws=2, tune=2, chains=2, seed=0).fit(obs)
+    assert bad.posterior_.diagnostics["trustworthy"] is False
+
+
+@pytest.mark.filterwarnings("ignore::bimix_bayes.diagnostics.UntrustworthyFitWarning")
+def test_refit_same_design_reuses_compilation(problem, fitted):
+    """New losses on the same design (e.g. calibration studies) skip the compilation."""
+    obs, coef, s_ref = problem
+    shifted = obs.frame.assign(loss=obs.frame["loss"] * 1.5)
+    from bimix_bayes.observations import Observations
+
+    again = BayesianBiMix(draws=300, tune=300, chains=2, seed=4).fit(
+        Observations.from_frame(shifted))
+    assert again.diagnostics_["seconds"] < fitted.diagnostics_["seconds"]
+    shift = (again.posterior_.draws["log_c"] - fitted.posterior_.draws["log_c"].mean()).mean()
+    assert float(shift) == pytest.approx(np.log(1.5), abs=0.05)  # it saw the new losses
 
 
 def test_transfer_law_samples(fitted_transfer):
@@ -203,3 +218,14 @@ def test_cli_fit_bayes_prints_diagnostics(problem, tmp_path):
     assert "--draws" in proc.stderr
     post = Posterior.load(out)
     assert post.method == "pymc" and post.n_samples == 40
+
+
+def test_laplace_is_close_to_nuts(problem, fitted):
+    obs, _, _ = problem
+    lap = BayesianBiMix(method="laplace", draws=1000, seed=0).fit(obs)
+    d = lap.posterior_.diagnostics
+    assert d["approximate"] is True and d["hessian_positive_definite"] is True
+    for name in ("log_c", "alpha", "beta"):
+        nuts = fitted.posterior_.draws[name]
+        gap = abs(lap.posterior_.draws[name].mean(("chain", "draw")) - nuts.mean(("chain", "draw")))
+        assert float((gap / nuts.std(("chain", "draw"))).max()) < 1.0, name
