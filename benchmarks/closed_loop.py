@@ -1,10 +1,13 @@
 """Closed-loop planning benchmark: simple regret against training runs spent (issue 4).
 
-Two worlds, each started from a few random runs, with ``--batch`` new runs per round:
+Two kinds of world, each started from a few random runs, with a batch of new runs per round:
 
-(a) ``synthetic``: the truth is a BiMix-with-transfer law (5 domains) with coefficients drawn from the
-    prior below, and a training run reveals every domain's loss at 4 checkpoints with a per-run offset
-    and residual noise (log-loss sd 0.01 and 0.005). Continuous: any mixture can be trained.
+(a) ``synthetic``: the truth is a BiMix-with-transfer law (5 domains) with coefficients drawn from a
+    prior (``log_c ~ N(1, 0.25)``, ``alpha ~ LogN(log 0.12, 0.6)``, ``u ~ N(0.5, 0.3)``,
+    ``beta ~ LogN(log 0.5, 0.2)``, ``eps ~ LogN(log 3e-3, 0.5)``, transfer on 40% of the pairs with
+    ``w ~ |N(0, 0.15)|``), and a training run reveals every domain's loss at 4 checkpoints with a
+    per-run offset and residual noise (log-loss sd 0.01 and 0.005). Continuous: any mixture can be trained.
+    ``synthetic-hard``: the same with 8 domains, transfer weights twice as large and 3x the noise.
 (b) ``regmix``: the real RegMix 1M-parameter pool (512 + 256 runs, 17 training domains, 13 validation
     losses, final step only). Pool-based: "training" a row reveals its recorded losses; strategies
     choose among the rows not yet trained. Skipped cleanly when the data folder is absent.
@@ -40,8 +43,8 @@ misspecified (no cross-domain transfer), as real laws are.
 
 Usage::
 
-    .venv/bin/python benchmarks/closed_loop.py [--worlds synthetic,regmix] [--seeds 5]
-        [--regmix ../shared/data/regmix] [--results benchmarks/results]
+    .venv/bin/python benchmarks/closed_loop.py [--worlds synthetic,synthetic-hard,regmix]
+        [--seeds 3] [--regmix ../shared/data/regmix/data] [--results benchmarks/results] [--from-csv]
 """
 
 from __future__ import annotations
@@ -85,8 +88,10 @@ class SyntheticWorld:
     s_ref = 1000.0
     pool = None
 
-    def __init__(self, seed: int, n_domains: int = 5):
+    def __init__(self, seed: int, n_domains: int = 5, transfer: float = 0.15,
+                 run_sd: float = 0.01, noise_sd: float = 0.005):
         rng = np.random.default_rng(10_000 + seed)
+        self.run_sd, self.noise_sd = run_sd, noise_sd
         self.sources = [f"dom{i}" for i in range(n_domains)]
         d = n_domains
         shape = (1, 1, d)
@@ -96,7 +101,7 @@ class SyntheticWorld:
             "u": rng.normal(0.5, 0.3, d), "beta": np.exp(rng.normal(np.log(0.5), 0.2, d)),
             "eps": np.exp(rng.normal(np.log(3e-3), 0.5, d)),
         }
-        w = (rng.random((d, d)) < 0.4) * np.abs(rng.normal(0, 0.15, (d, d)))
+        w = (rng.random((d, d)) < 0.4) * np.abs(rng.normal(0, transfer, (d, d)))
         np.fill_diagonal(w, 0)
         ds = xr.Dataset({k: (("chain", "draw", "domain"), v.reshape(shape)) for k, v in
                          truth.items()}, coords={"domain": self.sources, "source": self.sources})
@@ -122,8 +127,8 @@ class SyntheticWorld:
         mix.index = [f"run{self.n_runs + i}" for i in range(len(mix))]
         self.n_runs += len(mix)
         log_l = self.truth.log_loss_draws(mix, self.steps)[0]  # (run, step, domain)
-        log_l = (log_l + 0.01 * self.rng.standard_normal((len(mix), 1, log_l.shape[-1]))
-                 + 0.005 * self.rng.standard_normal(log_l.shape))
+        log_l = (log_l + self.run_sd * self.rng.standard_normal((len(mix), 1, log_l.shape[-1]))
+                 + self.noise_sd * self.rng.standard_normal(log_l.shape))
         rows = [dict(run=run, domain=dom, proportion=mix.loc[run, dom], step=s,
                      loss=float(np.exp(log_l[i, k, j])))
                 for i, run in enumerate(mix.index) for k, s in enumerate(self.steps)
@@ -355,18 +360,45 @@ def runs_to_target(frame: pd.DataFrame) -> pd.DataFrame:
     return summary.reindex([s for s in STRATEGIES if s in summary.index])
 
 
+WORLDS = {
+    "synthetic": dict(make=lambda seed, folder: SyntheticWorld(seed),
+                      n_init=3, batch=2, budget=21),
+    # Harder: 8 domains, stronger transfer, 3x the noise.
+    "synthetic-hard": dict(make=lambda seed, folder: SyntheticWorld(
+        seed, n_domains=8, transfer=0.3, run_sd=0.03, noise_sd=0.015), n_init=3, batch=2, budget=21),
+    "regmix": dict(make=lambda seed, folder: RegMixPool(folder, seed), n_init=8, batch=8,
+                   budget=64),
+}
+
+
+def random_search_expectation(world, rng: np.random.Generator, samples: int = 200_000) -> float:
+    """Expected runs random search needs to first train a mixture within the target regret.
+
+    Pool: exact, ``(N + 1) / (m + 1)`` for ``m`` of ``N`` rows within the target (draws without
+    replacement). Continuous: ``1 / p`` with ``p`` the Monte Carlo share of flat-Dirichlet mixtures
+    within the target. Both credit random search with knowing the true loss of what it trained.
+    """
+    if world.pool is not None:
+        m = int((100 * (world.lbar - world.best) / world.best <= TARGET).sum())
+        return (len(world.pool) + 1) / (m + 1)
+    mix = rng.dirichlet(np.ones(len(world.sources)), size=samples)
+    p = float((100 * (world.true_loss(mix) - world.best) / world.best <= TARGET).mean())
+    return np.inf if p == 0 else 1 / p
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--worlds", default="synthetic,regmix")
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--worlds", default="synthetic,synthetic-hard,regmix")
+    ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--draws", type=int, default=300)
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--regmix", type=Path, default=Path("../shared/data/regmix/data"))
     ap.add_argument("--results", type=Path, default=Path("benchmarks/results"))
+    ap.add_argument("--from-csv", action="store_true",
+                    help="Rebuild the report from the CSVs of an earlier run (no training).")
     args = ap.parse_args()
     strategies = args.strategies.split(",")
-    settings = {"synthetic": dict(n_init=3, batch=2, budget=21),
-                "regmix": dict(n_init=8, batch=8, budget=64)}
+    settings = {name: {k: v for k, v in w.items() if k != "make"} for name, w in WORLDS.items()}
     args.results.mkdir(parents=True, exist_ok=True)
     sections = []
     for name in args.worlds.split(","):
@@ -375,10 +407,11 @@ def main() -> None:
             continue
         t0 = time.perf_counter()
         records = []
-        for seed in range(args.seeds):
+        if args.from_csv:  # re-summarise a finished run (tables, plot, expectations) only
+            records = pd.read_csv(args.results / f"closed_loop_{name}.csv").to_dict("records")
+        for seed in range(0 if args.from_csv else args.seeds):
             for strategy in strategies:
-                world = (SyntheticWorld(seed) if name == "synthetic"
-                         else RegMixPool(args.regmix, seed))
+                world = WORLDS[name]["make"](seed, args.regmix)
                 try:
                     records += run_loop(world, strategy, seed, draws=args.draws, **settings[name])
                 except BimixInputError as exc:  # a fit refusing tiny data is a result, not a crash
@@ -386,14 +419,19 @@ def main() -> None:
                 print(f"{name} seed {seed} {strategy}: final regret "
                       f"{records[-1]['regret']:.3f}% ({time.perf_counter() - t0:.0f}s)", flush=True)
         frame = pd.DataFrame(records)
-        frame.to_csv(args.results / f"closed_loop_{name}.csv", index=False)
+        if not args.from_csv:
+            frame.to_csv(args.results / f"closed_loop_{name}.csv", index=False)
         plot_regret(frame, ylabel="simple regret (% of best achievable loss)",
                     path=args.results / f"closed_loop_{name}.png")
         summary = runs_to_target(frame)
+        expected = [random_search_expectation(WORLDS[name]["make"](seed, args.regmix),
+                                              np.random.default_rng(seed))
+                    for seed in range(args.seeds)]
+        summary["random_search_expected_runs"] = float(np.mean(expected))
         per_round = frame.pivot_table(index="runs", columns="strategy", values="regret")
         sections.append(
             f"## World: {name} ({settings[name]}, {args.seeds} seeds, "
-            f"{time.perf_counter() - t0:.0f} s)\n\n"
+            f"{frame['seconds'].sum():.0f} s of strategy time)\n\n"
             f"![regret](closed_loop_{name}.png)\n\n```\n{summary.to_string(float_format='{:.3g}'.format)}\n```\n\n"
             f"Per round, mean relative regret (%) over seeds:\n\n"
             f"```\n{per_round.to_string(float_format='{:.3g}'.format)}\n```\n")
@@ -401,7 +439,8 @@ def main() -> None:
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     text = (f"# Closed-loop planning benchmark\n\n"
             f"- command: `OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/closed_loop.py "
-            f"--worlds {args.worlds} --seeds {args.seeds} --draws {args.draws}`\n"
+            f"--worlds {args.worlds} --seeds {args.seeds} --draws {args.draws}"
+            f"{' --from-csv' if args.from_csv else ''}`\n"
             f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}\n"
             f"- machine: nproc={os.cpu_count()}, `{load}`\n"
             f"- target: relative simple regret <= {TARGET}% with at most half the runs random "

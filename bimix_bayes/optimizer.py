@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -240,6 +241,14 @@ class LossSurface:
     def n_draws(self) -> int:
         return len(self.params["alpha"])
 
+    def take(self, draws: np.ndarray) -> LossSurface:
+        """The same surface restricted to the draws with these indices."""
+        sub = copy.copy(self)
+        sub.params = {k: v[draws] for k, v in self.params.items()}
+        sub.transfer = None if self.transfer is None else self.transfer[draws]
+        sub.noise_sd = None if self.noise_sd is None else self.noise_sd[draws]
+        return sub
+
     def log_losses(self, mixtures: np.ndarray, per_draw: bool = False) -> np.ndarray:
         """Log-loss of every draw and domain.
 
@@ -438,8 +447,8 @@ class OptimizationResult:
         Per-domain loss ``mean``, ``lower``, ``upper`` (dims ``mixture`` = optimum/reference,
         ``domain``) and the ``average`` loss draws ``(sample, mixture)``.
     optima : xarray.DataArray
-        Each draw's own optimal mixture ``(sample, source)``: the posterior of the optimum's
-        location.
+        Each draw's own optimal mixture ``(optimum_draw, source)`` (for a subset of the draws, see
+        ``optima_draws``): the posterior of the optimum's location.
     objective, step, prob, quantile : as given to :func:`optimize`.
     """
 
@@ -478,7 +487,7 @@ class OptimizationResult:
     def plan_frame(self) -> pd.DataFrame:
         """The plan CSV: ``domain, proportion`` plus the interval of the per-draw optima."""
         tail = (1 - self.prob) / 2
-        q = self.optima.quantile([tail, 0.5, 1 - tail], dim="sample").to_numpy()
+        q = self.optima.quantile([tail, 0.5, 1 - tail], dim="optimum_draw").to_numpy()
         return pd.DataFrame({
             "domain": self.mixture.index,
             "proportion": self.mixture.to_numpy(),
@@ -509,6 +518,7 @@ def optimize(
     prob: float = 0.9,
     quantile: float = 0.1,
     max_draws: int | None = None,
+    optima_draws: int | None = 1000,
     seed: int = 0,
 ) -> OptimizationResult:
     """Find the mixture that maximises the chosen objective of the gain over a reference.
@@ -534,8 +544,11 @@ def optimize(
         The lower quantile of the gain that ``objective="quantile"`` maximises.
     max_draws : int, optional
         Use a seeded random subset of the draws.
+    optima_draws : int, optional
+        Compute the per-draw optima (the spread of the optimum, and the start of the search) on a
+        seeded subset of at most this many draws; they cost most with the transfer law. None: all.
     seed : int
-        Seeds the draw subset and the multi-start.
+        Seeds the draw subsets and the multi-start.
 
     Returns
     -------
@@ -559,9 +572,12 @@ def optimize(
         ref = best_observed(post, surface)
 
     lbar_ref = surface.average(ref.to_numpy())
-    optima, _ = surface.draw_optima(constraints)
-    scale = float(lbar_ref.mean())
     rng = np.random.default_rng(seed)
+    some = np.arange(surface.n_draws)
+    if optima_draws is not None and surface.n_draws > optima_draws:
+        some = np.sort(rng.choice(surface.n_draws, size=optima_draws, replace=False))
+    optima, _ = surface.take(some).draw_optima(constraints)
+    scale = float(lbar_ref.mean())
 
     x = _solve(_objective_fn("expected-gain", surface, lbar_ref, scale, quantile, None),
                constraints.project(optima.mean(axis=0)), constraints)
@@ -590,7 +606,7 @@ def optimize(
     return OptimizationResult(
         mixture=mixture, reference=ref.rename("reference"), gain=lbar_ref - surface.average(x),
         losses=losses,
-        optima=xr.DataArray(optima, dims=("sample", "source"), coords={"source": sources}),
+        optima=xr.DataArray(optima, dims=("optimum_draw", "source"), coords={"source": sources}),
         objective=objective, step=float(step), prob=prob, quantile=quantile)
 
 

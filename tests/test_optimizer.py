@@ -107,6 +107,14 @@ def test_result_reports_losses_plan_and_dataset(result):
     assert ds["gain"].sizes["sample"] == 400 and ds["optima"].sizes["source"] == 4
 
 
+def test_per_draw_optima_on_a_subset_of_draws(post):
+    res = optimize(post, STEP, optima_draws=100)
+    ds = res.to_dataset()
+    assert ds.sizes["optimum_draw"] == 100 and ds.sizes["sample"] == 400
+    full = optimize(post, STEP, optima_draws=None)
+    np.testing.assert_allclose(res.mixture, full.mixture, atol=1e-6)
+
+
 def test_per_draw_optima_are_exact_and_spread_with_the_posterior():
     narrow, wide = posterior(spread=0.02), posterior(spread=0.3)
     c = Constraints.build(SOURCES)
