@@ -1,0 +1,90 @@
+"""The closed loop (bimix loop) and the demo: resumable rounds of suggest, train and refit."""
+
+import pandas as pd
+import pytest
+
+from bimix_bayes.corpus import Corpus, build_embedded_corpus
+from bimix_bayes.study import Study, demo_design
+
+MICRO = """
+name = "micro"
+[model]
+n_layer = 1
+n_head = 2
+n_embd = 16
+block_size = 16
+[train]
+batch_size = 8
+micro_batch_size = 8
+lr = 1e-2
+min_lr = 1e-3
+eval_sequences = 4
+"""
+# ADVI keeps the loop test to seconds; NUTS is exercised by the model tests and the demo test.
+FAST_FIT = {"method": "advi", "draws": 100, "tune": 50, "chains": 1}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Corpus:
+    return Corpus.open(build_embedded_corpus(tmp_path_factory.mktemp("c") / "corpus"))
+
+
+@pytest.fixture(scope="module")
+def preset(tmp_path_factory):
+    path = tmp_path_factory.mktemp("p") / "micro.toml"
+    path.write_text(MICRO)
+    return path
+
+
+def _study(directory, corpus, preset) -> Study:
+    return Study(directory, corpus, preset, steps=6, batch=2, fit=FAST_FIT, progress=False,
+                 device="cpu")
+
+
+@pytest.mark.slow
+def test_loop_runs_rounds_and_resumes_without_duplicates(tmp_path, corpus, preset):
+    study = _study(tmp_path / "study", corpus, preset)
+    design = demo_design(corpus, n_random=2, seed=0)
+    post = study.run(rounds=1, design=design)
+
+    assert study.rounds_done() == 2
+    obs = study.observations()
+    # round 0: the design; round 1: the planner's batch, under round-prefixed names.
+    assert len(obs.runs) == len(design) + 2
+    assert {r for r in obs.runs if r.startswith("r1-")} == {"r1-1-seed0", "r1-2-seed0"}
+    assert post.observations.runs == obs.runs
+    suggested = pd.read_csv(study.round_dir(1) / "mixtures.csv", index_col="mixture")
+    assert {"score", "expected_loss", "loss_sd", "rule"} <= set(suggested.columns)
+
+    # A crash after round 1's training but before its fit: rerunning refits and adds no rows.
+    rows = len(obs)
+    (study.round_dir(1) / "posterior.nc").unlink()
+    again = _study(tmp_path / "study", corpus, preset).run(rounds=1)
+    assert len(again.observations) == rows
+    assert not study.observations().frame.duplicated(["run", "domain", "step"]).any()
+
+
+def test_demo_design_spreads_every_domain(corpus):
+    design = demo_design(corpus, n_random=4, seed=0)
+    assert list(design.columns) == corpus.domains
+    assert len(design) == 8
+    assert (design.sum(axis=1) - 1).abs().max() < 1e-9
+    # The Dirichlet rows give every domain a range of shares, not only the centre of the simplex.
+    assert (design.max() - design.min()).min() > 0.1
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path, preset):
+    from bimix_bayes.demo import run_demo
+
+    lines = []
+    result = run_demo(tmp_path / "demo", steps=6, n_random=2, batch=2, draws=60, tune=60,
+                      chains=1, preset=preset, progress=False, log=lines.append)
+    for name in ("report.md", "optimum.csv", "optimum.json", "next.csv", "loss_curves.png",
+                 "predicted_vs_observed.png", "coefficients.png", "optimum_vs_reference.png"):
+        assert (tmp_path / "demo" / name).is_file(), name
+    report = result.report.read_text()
+    assert "P(improvement)" in report and "Next 2 mixtures" in report
+    assert abs(result.plan.mixture.sum() - 1) < 1e-9
+    assert len(result.suggestions) == 2
+    assert any("[5/5]" in line for line in lines)
