@@ -38,14 +38,15 @@ import xarray as xr
 from bimix_bayes import diagnostics as diag
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.metrics import score
-from bimix_bayes.model import CONTRACT, BayesianBiMix, Design, Priors, build_model
+from bimix_bayes.model import CONTRACT, OBSERVED, BayesianBiMix, Design, Priors, build_model
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior
 
 #: Design arrays that may change between refits of one compiled model (the shapes, the steps and
-#: the domains must stay the same). The mask of observed cells joins them for normal noise; the
+#: the domains must stay the same), besides the observed log-losses, which the model itself holds
+#: as data (``model.OBSERVED``). The mask of observed cells joins them for normal noise; the
 #: Student-t model indexes the observed cells when it is built, so there it is fixed.
-_SHARED = ("log_loss", "own", "mixture", "centre")
+_SHARED = ("own", "mixture", "centre")
 #: Per-domain parameters whose posterior intervals :func:`coverage` checks against the truth.
 _RECOVERED = ("log_c", "alpha", "u", "beta", "sigma", "sigma_run")
 #: Variables never ranked or treated as parameters.
@@ -85,8 +86,9 @@ class Refitter:
     """One compiled model of a design, refitted to new losses or mixtures of the same shape.
 
     Compiling dominates the cost of fitting a small model (a minute on a busy 2-core machine
-    against about a second of sampling), so SBC and cross-validation compile once: the design's
-    log-losses, proportions and centres are PyTensor shared variables that nutpie swaps per fit.
+    against about a second of sampling), so SBC and cross-validation compile once: the observed
+    log-losses (the model's data), proportions, centres and mask are PyTensor shared variables
+    that nutpie swaps per fit.
 
     Parameters
     ----------
@@ -210,9 +212,12 @@ class Refitter:
         # A law that does not use an array (plain BiMix ignores the whole mixture) has no such
         # shared variable in its compiled graph.
         used = {var.name for var in self._compiled.shared_var_keys}
-        compiled = self._compiled.with_data(
-            **{f"bimix_{k}": np.asarray(getattr(design, k), float) for k in self.shared
-               if f"bimix_{k}" in used})
+        updates = {f"bimix_{k}": np.asarray(getattr(design, k), float) for k in self.shared
+                   if f"bimix_{k}" in used}
+        # The Student-t model observes only the observed cells, in C order.
+        updates[OBSERVED] = (design.log_loss if self.noise == "normal"
+                             else design.log_loss[np.nonzero(design.mask)])
+        compiled = self._compiled.with_data(**updates)
         start = time.perf_counter()
         trace = nutpie.sample(compiled, draws=self.draws, tune=self.tune, chains=self.chains,
                               seed=seed, adaptation=self.adaptation,
@@ -597,13 +602,19 @@ class LawComparison:
         """A few lines: which law wins by PSIS-LOO and on held-out data, and by how much."""
         t = self.table
         other = t.index[1]
-        diff, se = float(t.loc[other, "elpd_diff"]), float(t.loc[other, "dse"])
+        # ArviZ 1.x reports elpd_diff of a worse model as negative; state the margin as positive.
+        diff, se = abs(float(t.loc[other, "elpd_diff"])), float(t.loc[other, "dse"])
         lines = [f"PSIS-LOO (leave one curve out): {self.best} wins by elpd {diff:.1f} "
                  f"(SE {se:.1f}, {diff / se if se > 0 else np.inf:.1f} SE) over {other}"]
+        unreliable = 0
         for name, elpd in self.loo.items():
             k = np.asarray(elpd.pareto_k).ravel()
+            unreliable += int((k > 0.7).sum())
             lines.append(f"  {name}: elpd_loo {elpd.elpd:.1f} (SE {elpd.se:.1f}), p_loo "
                          f"{elpd.p:.1f}, {int((k > 0.7).sum())}/{k.size} curves with Pareto k > 0.7")
+        if unreliable:
+            lines.append("  Pareto k > 0.7: those curves' PSIS estimates are unreliable (each curve "
+                         "is influential); trust the held-out comparison (exact refits) more")
         if self.heldout is not None:
             h = self.heldout
             lines.append("held-out runs: " + "; ".join(
