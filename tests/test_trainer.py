@@ -323,22 +323,40 @@ def test_cli_reports_bad_input_as_one_line(corpus: Corpus, micro_path: Path, tmp
 
 
 # ---------------------------------------------------------------------------------------- DDP
+def _torchrun(corpus: Corpus, preset: Path, mix: Path, out: Path, distribute: str) -> None:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "bimix_bayes.cli", "train", "--mixtures", str(mix), "--model", str(preset),
+           "--steps", "20", "--corpus", str(corpus.path), "--out", str(out), "--eval-steps",
+           "10,20", "--device", "cpu", "--no-progress", "--distribute", distribute]
+    done = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_ddp_on_two_gloo_ranks_matches_one_process(
         corpus: Corpus, micro_path: Path, tmp_path: Path) -> None:
-    mix = tmp_path / "mix.csv"
-    _mixtures(a=[0.6, 0.3, 0.1]).to_csv(mix)
+    mixtures = _mixtures(a=[0.6, 0.3, 0.1])
+    mixtures.to_csv(tmp_path / "mix.csv")
     single = tmp_path / "single.csv"
-    train(corpus, _mixtures(a=[0.6, 0.3, 0.1]), Preset.load(micro_path), single, steps=20,
-          eval_steps=[10, 20], progress=False)
-    out = tmp_path / "ddp.csv"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "bimix_bayes.cli", "train", "--mixtures", str(mix), "--model", str(micro_path),
-           "--steps", "20", "--corpus", str(corpus.path), "--out", str(out), "--eval-steps",
-           "10,20", "--device", "cpu", "--no-progress"]
-    done = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    a, b = pd.read_csv(single), pd.read_csv(out)
+    train(corpus, mixtures, Preset.load(micro_path), single, steps=20, eval_steps=[10, 20],
+          progress=False)
+    _torchrun(corpus, micro_path, tmp_path / "mix.csv", tmp_path / "ddp.csv", "data")
+    a, b = pd.read_csv(single), pd.read_csv(tmp_path / "ddp.csv")
     pd.testing.assert_frame_equal(a.drop(columns="loss"), b.drop(columns="loss"))
     # Same global batch, gradients averaged over ranks: equal up to float summation order.
     np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_one_mixture_per_rank_matches_sequential_runs(
+        corpus: Corpus, micro_path: Path, tmp_path: Path) -> None:
+    mixtures = _mixtures(a=[0.6, 0.3, 0.1], b=[0.0, 0.2, 0.8], c=[1.0, 0.0, 0.0])
+    mixtures.to_csv(tmp_path / "mix.csv")
+    single = tmp_path / "single.csv"
+    train(corpus, mixtures, Preset.load(micro_path), single, steps=20, eval_steps=[10, 20],
+          progress=False)
+    _torchrun(corpus, micro_path, tmp_path / "mix.csv", tmp_path / "ranks.csv", "mixtures")
+    key = ["run", "domain", "step"]
+    a = pd.read_csv(single).sort_values(key).reset_index(drop=True)
+    b = pd.read_csv(tmp_path / "ranks.csv").sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)  # each run alone on one device: identical numbers

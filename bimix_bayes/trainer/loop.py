@@ -136,7 +136,7 @@ def train(
     distribute: str = "data",
     threads: int | None = None,
     progress: bool = True,
-) -> Observations:
+) -> Observations | None:
     """Train one proxy model per mixture and seed, appending per-domain validation losses to ``out``.
 
     Parameters
@@ -177,8 +177,9 @@ def train(
 
     Returns
     -------
-    Observations
-        Everything in ``out`` after training.
+    Observations or None
+        Everything in ``out`` after training (None on a rank that had no run to train and found
+        no file: more ranks than runs under ``--distribute mixtures``).
 
     Raises
     ------
@@ -216,7 +217,10 @@ def train(
             raise BimixInputError(f"threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
     dev = layout.device(device)
-    layout.start(dev)
+    if distribute == "data":
+        # One run per rank needs no communication; a process group would only add a final
+        # barrier that times out while a rank with more runs is still training.
+        layout.start(dev)
     try:
         if dev.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -232,12 +236,14 @@ def train(
                      ddp=distribute == "data" and layout.world_size > 1, compile=compile,
                      checkpoint_every=checkpoint_every or max(1, steps // 10),
                      keep_checkpoint=keep_checkpoints, evals=evals, train_tokens=train_tokens,
-                     bar=bar if show else None, console=console if layout.is_main else None,
+                     bar=bar if show else None,
+                     console=console if layout.is_main or distribute == "mixtures" else None,
                      ).run()
         layout.barrier()
     finally:
         layout.stop()
-    return Observations.read_csv(out)
+    # With one run per rank, other ranks may still be appending: this is the file as it is now.
+    return Observations.read_csv(out) if out.exists() else None
 
 
 class _Run:
@@ -255,6 +261,8 @@ class _Run:
         self.keep_checkpoint, self.evals, self.train_tokens = keep_checkpoint, evals, train_tokens
         self.bar, self.console = bar, console
         self.fingerprint = _fingerprint(job, preset, steps, corpus)
+        # Rank 0 writes for a data-parallel run; every rank writes for its own runs.
+        self.writer = layout.is_main or not ddp
 
     def note(self, text: str) -> None:
         if self.console is not None:
@@ -322,7 +330,7 @@ class _Run:
                 self._evaluate(fwd if not self.ddp else fwd.module, step)
             if step in self.schedule or step % self.checkpoint_every == 0:
                 self._save(raw, optimizer, sampler, step)
-        if self.layout.is_main and not self.keep_checkpoint:
+        if self.writer and not self.keep_checkpoint:
             self.ckpt.unlink(missing_ok=True)
         if task is not None:
             self.bar.stop_task(task)
@@ -353,7 +361,7 @@ class _Run:
         if not all(math.isfinite(x) for x in losses):
             raise RuntimeError(f"{self.job.run}: validation loss is not finite at step {step} "
                                "(training diverged; lower train.lr in the preset)")
-        if self.layout.is_main:
+        if self.writer:
             tokens = step * self.preset.train.batch_size * self.preset.model.block_size
             self.log.append([
                 {"run": self.job.run, "domain": d, "proportion": p, "step": step, "loss": loss,
@@ -363,7 +371,7 @@ class _Run:
 
     def _save(self, model: GPT, optimizer: torch.optim.Optimizer, sampler: MixtureSampler,
               step: int) -> None:
-        if self.layout.is_main:
+        if self.writer:
             state = {"fingerprint": self.fingerprint, "step": step, "model": model.state_dict(),
                      "optimizer": optimizer.state_dict(), "sampler": sampler.state_dict()}
             with atomic_path(self.ckpt) as tmp:
