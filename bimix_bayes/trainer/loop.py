@@ -289,7 +289,6 @@ class _Run:
         else:
             # Before any row exists: rows without a checkpoint then mean another configuration.
             self._save(model, optimizer, sampler, 0)
-        raw = model
         fwd = torch.compile(model) if self.compile else model
         if self.ddp:
             from torch.nn.parallel import DistributedDataParallel
@@ -302,7 +301,8 @@ class _Run:
         tokens_per_step = cfg.batch_size * self.preset.model.block_size
         task = self.bar.add_task(job.run, total=self.steps, completed=start, loss="-", tps="-") \
             if self.bar is not None else None
-        t0, loss_sum = time.perf_counter(), torch.zeros((), device=self.device)
+        # Progress shows the mean training loss and throughput since the last update.
+        t0, since, loss_sum = time.perf_counter(), start, torch.zeros((), device=self.device)
         for step in range(start + 1, self.steps + 1):
             # Dropout masks depend on (seed, step, rank) only, so a resumed run draws the same ones.
             torch.manual_seed(int(np.random.SeedSequence(
@@ -323,13 +323,15 @@ class _Run:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             if task is not None and (step % 10 == 0 or step in self.schedule or step == self.steps):
-                elapsed = time.perf_counter() - t0
-                self.bar.update(task, completed=step, loss=f"{loss_sum.item() / (step - start):.3f}",
-                                tps=f"{tokens_per_step * (step - start) / elapsed:,.0f}")
+                now = time.perf_counter()
+                self.bar.update(task, completed=step, loss=f"{loss_sum.item() / (step - since):.3f}",
+                                tps=f"{tokens_per_step * (step - since) / (now - t0):,.0f}")
+                t0, since = now, step
+                loss_sum.zero_()
             if step in self.schedule:
                 self._evaluate(fwd if not self.ddp else fwd.module, step)
             if step in self.schedule or step % self.checkpoint_every == 0:
-                self._save(raw, optimizer, sampler, step)
+                self._save(model, optimizer, sampler, step)
         if self.writer and not self.keep_checkpoint:
             self.ckpt.unlink(missing_ok=True)
         if task is not None:
@@ -342,7 +344,7 @@ class _Run:
 
     @torch.no_grad()
     def _evaluate(self, model: torch.nn.Module, step: int) -> None:
-        """Mean validation loss per domain on the fixed windows; rank 0 appends the rows."""
+        """Mean validation loss per domain on the fixed windows; the writing rank appends the rows."""
         model.eval()
         world = self.layout.world_size if self.ddp else 1
         mb = self.preset.train.micro_batch_size
