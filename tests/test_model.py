@@ -91,7 +91,7 @@ def test_build_model_names_and_student_noise(problem):
     assert {"log_c", "alpha", "u", "beta", "eps", "sigma", "sigma_run", "transfer", "nu"} <= set(
         model.named_vars)
     assert model["log_loss"].ndim == 1  # Student-t: one entry per observed cell
-    assert np.isfinite(model.compile_logp()(model.initial_point()))
+    assert model["log_loss"].shape.eval()[0] == int(obs.frame["loss"].notna().sum())
 
 
 def test_design_centres_nonzero_proportions(problem):
@@ -160,6 +160,7 @@ def test_refit_same_design_reuses_compilation(problem, fitted):
     assert float(shift) == pytest.approx(np.log(1.5), abs=0.05)  # it saw the new losses
 
 
+@pytest.mark.slow
 def test_transfer_law_samples(fitted_transfer):
     post = fitted_transfer.posterior_
     w = post.draws["transfer"]
@@ -183,6 +184,7 @@ def test_posterior_round_trip_predicts_the_same(fitted, tmp_path):
     assert again.config["law"] == "bimix" and again.method == "nuts"
 
 
+@pytest.mark.slow
 def test_advi_approximation_runs(problem, fitted):
     obs, _, _ = problem
     approx = BayesianBiMix(method="advi", draws=200, tune=300, seed=0).fit(obs)
@@ -220,6 +222,7 @@ def test_cli_fit_bayes_prints_diagnostics(problem, tmp_path):
     assert post.method == "pymc" and post.n_samples == 40
 
 
+@pytest.mark.slow
 def test_laplace_is_close_to_nuts(problem, fitted):
     obs, _, _ = problem
     lap = BayesianBiMix(method="laplace", draws=1000, seed=0).fit(obs)
