@@ -33,8 +33,9 @@ each strategy *recommends* a mixture; its simple regret is ``Lbar_true(recommend
 Fitting cost matters on 2 shared cores (one ``LeastSquaresFit`` of 32 RegMix runs took 45 s under
 the load of this machine), so the planner's posterior is cheap. World (a): a **Laplace approximation
 around the least-squares fit** (``bimix_bayes.leastsq``), labelled ``laplace-leastsq``: per domain,
-``theta ~ N(theta_hat, sigma^2 (J^T J)^+)`` with ``J`` the Jacobian of the law's log-loss at the fit
-(finite differences through :func:`bimix_bayes.laws.log_loss`) and ``eps`` fixed at its fit. It is a
+``theta ~ N(theta_hat, (J^T J / sigma^2 + diag(1 / PRIOR_SD^2))^-1)`` with ``J`` the Jacobian of the
+law's log-loss at the fit (finite differences through :func:`bimix_bayes.laws.log_loss`), weak priors
+centred on the fit (sd 1, 0.3, 1, 0.3 for ``log_c, alpha, u, beta``) and ``eps`` fixed at its fit. It is a
 cheap stand-in for the Bayesian model's posterior, not the posterior itself. World (b) has one step,
 where the law is linear in ``(log_c, alpha)`` for fixed ``eps``: the exact flat-prior Gaussian posterior
 of that regression (``eps`` profiled on a grid), see :func:`single_step_posterior`; its point fit is
@@ -77,6 +78,8 @@ from bimix_bayes.posterior import Posterior  # noqa: E402
 STRATEGIES = ("planner-thompson", "planner-info", "random", "leastsq-point", "regmix-gbr")
 TARGET = 0.5  # relative regret (%) the issue asks for
 COEFS = ("log_c", "alpha", "u", "beta")
+#: Prior sd of the Laplace stand-in per coefficient (log_c, alpha, u, beta), centred on the fit.
+PRIOR_SD = np.array([1.0, 0.3, 1.0, 0.3])
 
 
 # --------------------------------------------------------------------------------------- worlds
@@ -199,7 +202,10 @@ def laplace_posterior(fit: LeastSquaresFit, n_draws: int, rng: np.random.Generat
         h = 1e-6 * np.maximum(np.abs(theta), 1.0)
         jac = np.stack([(f(theta + h[i] * e) - f(theta - h[i] * e)) / (2 * h[i])
                         for i, e in enumerate(np.eye(4))], axis=1)
-        cov = coef.loc[dom, "sigma"] ** 2 * np.linalg.pinv(jac.T @ jac)
+        # Precision: the data's (J^T J / sigma^2) plus weak priors centred on the fit, which keep
+        # directions the few runs cannot identify (alpha from 3 proportions) from exploding.
+        sigma2 = coef.loc[dom, "sigma"] ** 2
+        cov = np.linalg.inv(jac.T @ jac / sigma2 + np.diag(1 / PRIOR_SD**2))
         vals, vecs = np.linalg.eigh((cov + cov.T) / 2)
         z = theta + (rng.standard_normal((n_draws, 4)) * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
         z[:, 1] = np.clip(z[:, 1], 1e-4, 3.0)  # alpha > 0, as the fit's bounds

@@ -122,7 +122,10 @@ def main() -> None:
 - machine: nproc={os.cpu_count()}, `{load}` (shared with other engineers: best of {args.repeats})
 - target (issue 4): `optimize` under 1 s for 4000 draws x 22 domains
 
-Seconds (best of {args.repeats}); `naive_slsqp_s` is scipy SLSQP draw by draw, timed on 50 draws and
+Seconds (best of {args.repeats}). `draw_optima_s` solves every one of the {args.draws} draws;
+`optimize` (default `optima_draws=1000`) solves the per-draw optima on 1000 of them for the spread and
+uses all {args.draws} for the objective, the gain and the bands. `quantile_s` is the whole optimisation
+with the quantile objective (4 starts). `naive_slsqp_s` is scipy SLSQP draw by draw, timed on 50 draws and
 scaled to {args.draws}; `speedup` = naive / `draw_optima`; `worst_gap_vs_slsqp` is the largest amount by
 which our per-draw optimum's loss exceeds SLSQP's on those 50 draws (negative: ours is lower).
 
