@@ -73,14 +73,14 @@ def fit(
     noise: Annotated[str, typer.Option(
         help="normal, or student (Student-t residuals, robust to outliers) (bayes).")] = "normal",
     sampler: Annotated[str, typer.Option(
-        help="nuts (nutpie), pymc (PyMC's NUTS), advi or fullrank_advi (fast, approximate) "
-             "(bayes).")] = "nuts",
+        help="nuts (nutpie), pymc (PyMC's own NUTS), laplace (normal approximation at the "
+             "mode), advi or fullrank_advi (variational; inaccurate on this model) (bayes).")]
+    = "nuts",
     progress: Annotated[bool, typer.Option(help="Show sampling progress (bayes).")] = True,
 ) -> None:
     """Fit the data-mixing law to observations and save the posterior.
 
-    The Bayesian fit prints its convergence diagnostics (divergences, R-hat, ESS, E-BFMI) and
-    says how to fix a fit that should not be trusted.
+    A Bayesian fit prints its diagnostics (divergences, R-hat, ESS, E-BFMI) and any remedy.
 
     Example: bimix fit obs.csv --law transfer --draws 1000 --out fit.nc
     """
