@@ -165,11 +165,7 @@ Notes:
   treats each prediction as a new training run (a fresh run offset), while these runs' offsets
   were seen in the fit, so the band is wider than needed there. The held-out-mixture columns are
   the honest test of the bands.
-- The folds' fits are not all clean: at 70M (two fitted mixtures) 5-10 divergent transitions per
-  fold and min bulk ESS down to ~100 with 2 x 500 draws; at 160M 0-2 divergences.
-- Held-out mixtures: the posterior mean beats least squares at 70M (1.81 % vs 4.61 % MRE: least
-  squares over-fits Github's alpha from two mixtures with the same Github share, the hierarchy
-  shrinks it) and is slightly worse at 160M (3.21 % vs 2.81 %).
+- Check the folds table for divergences and low ESS before trusting a fold's numbers.
 """
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
