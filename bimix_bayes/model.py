@@ -26,9 +26,9 @@ decrease in steps and in a domain's own proportion.
 
 Examples
 --------
->>> from bimix_bayes.simulate import simulate_observations
->>> obs, _ = simulate_observations(n_domains=3, n_runs=8, steps=[100, 300, 1000], seed=0)
->>> est = BayesianBiMix(draws=200, tune=200, chains=2).fit(obs)           # doctest: +SKIP
+>>> from bimix_bayes.observations import Observations
+>>> obs = Observations.read_csv("observations.csv")                       # doctest: +SKIP
+>>> est = BayesianBiMix(draws=1000, tune=1000, chains=4).fit(obs)         # doctest: +SKIP
 >>> est.posterior_.predict(obs.mixtures().iloc[:2], steps=[2000])         # doctest: +SKIP
 """
 
@@ -193,6 +193,16 @@ def _hierarchical(name: str, mu: tuple[float, float], tau: float, *, log: bool) 
     return pm.Normal(name, m, t, dims="domain")
 
 
+def _example() -> Observations:
+    """Two domains, two runs, two steps: the docstrings' toy observations."""
+    import pandas as pd
+
+    return Observations.from_frame(pd.DataFrame({
+        "run": ["a"] * 4 + ["b"] * 4, "domain": ["web", "web", "code", "code"] * 2,
+        "proportion": [0.7, 0.7, 0.3, 0.3, 0.2, 0.2, 0.8, 0.8],
+        "step": [100, 1000] * 4, "loss": [3.4, 3.1, 2.3, 2.0, 3.7, 3.3, 2.0, 1.8]}))
+
+
 def build_model(
     observations: Observations | Design,
     *,
@@ -211,8 +221,7 @@ def build_model(
 
     Examples
     --------
-    >>> from bimix_bayes.simulate import simulate_observations
-    >>> obs, _ = simulate_observations(n_domains=2, n_runs=4, steps=[10, 20], seed=0)
+    >>> obs = _example()
     >>> sorted(build_model(obs).coords)
     ['domain', 'run', 'source', 'step']
     """
@@ -295,9 +304,7 @@ def prior_predictive(
 
     Examples
     --------
-    >>> from bimix_bayes.simulate import simulate_observations
-    >>> obs, _ = simulate_observations(n_domains=2, n_runs=4, steps=[100, 1000], seed=0)
-    >>> pp = prior_predictive(obs, draws=50)
+    >>> pp = prior_predictive(_example(), draws=50)
     >>> bool((pp["mean_loss"].isel(step=0) > pp["mean_loss"].isel(step=1)).all())
     True
     """
@@ -360,8 +367,6 @@ class BayesianBiMix:
 
     Examples
     --------
-    >>> from bimix_bayes.simulate import simulate_observations
-    >>> obs, _ = simulate_observations(n_domains=3, n_runs=8, steps=[100, 300, 1000], seed=0)
     >>> est = BayesianBiMix(draws=300, tune=300, chains=2, seed=1).fit(obs)   # doctest: +SKIP
     >>> est.diagnostics_["trustworthy"]                                         # doctest: +SKIP
     True
