@@ -235,6 +235,25 @@ def test_rerun_skips_complete_runs(corpus: Corpus, micro: Preset, trained: Path)
     assert trained.read_bytes() == before
 
 
+APPEND_ROWS = """
+import sys
+from bimix_bayes.trainer.obslog import ObservationLog
+log = ObservationLog(sys.argv[1])
+for step in range(1, 31):
+    log.append([{"run": sys.argv[2], "domain": "x", "proportion": 1.0, "step": step, "loss": 1.0,
+                 "tokens": step, "model": "m", "seed": 0}])
+"""
+
+
+def test_concurrent_writers_lose_no_rows(tmp_path: Path) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", APPEND_ROWS, str(tmp_path / "obs.csv"), r],
+                              cwd=ROOT) for r in "ab"]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    obs = Observations.read_csv(tmp_path / "obs.csv")
+    assert len(obs) == 60 and sorted(obs.runs) == ["a", "b"]
+    assert [f.name for f in tmp_path.iterdir()] == ["obs.csv"]  # no lock or temporary files
+
+
 # ------------------------------------------------------------------------------------- resume
 def _train_cmd(corpus: Corpus, preset: Path, mix: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "bimix_bayes.cli", "train", "--mixtures", str(mix), "--model",

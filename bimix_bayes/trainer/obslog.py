@@ -2,8 +2,9 @@
 
 Each evaluation appends its rows (one per domain) in one atomic replace of the file: the new content
 is written beside it, fsynced and renamed over it, so a reader or a crash never sees half a row.
-An exclusive ``flock`` on ``OUT.lock`` serialises writers, so several processes (one mixture per
-GPU) can share one file. Rows whose ``(run, domain, step)`` is already present are skipped, which
+An exclusive ``flock`` on the file's directory serialises writers (the file itself is replaced, so
+it cannot carry the lock), so several processes (one mixture per GPU) can share one file without
+leaving a lock file behind. Rows whose ``(run, domain, step)`` is already present are skipped, which
 makes a resumed run that repeats an evaluation write nothing twice.
 
 Examples
@@ -89,12 +90,12 @@ class ObservationLog:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
 
 def _format(value: Any) -> str:
