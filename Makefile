@@ -3,10 +3,12 @@
 
 demo:
 	scripts/venv train,dev
-	scripts/quickstart
+	.venv/bin/bimix demo --out demo-out
 
+# Two pytest workers on two cores: one BLAS/OpenMP thread each, or their spin-waits thrash.
 test:
 	scripts/venv train,dev
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	.venv/bin/python -m pytest -n 2 --dist loadgroup -q
 
 lint:
