@@ -352,6 +352,7 @@ def _torchrun(corpus: Corpus, preset: Path, mix: Path, out: Path, distribute: st
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_ddp_on_two_gloo_ranks_matches_one_process(
         corpus: Corpus, micro_path: Path, tmp_path: Path) -> None:
     mixtures = _mixtures(a=[0.6, 0.3, 0.1])
@@ -367,6 +368,7 @@ def test_ddp_on_two_gloo_ranks_matches_one_process(
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_one_mixture_per_rank_matches_sequential_runs(
         corpus: Corpus, micro_path: Path, tmp_path: Path) -> None:
     mixtures = _mixtures(a=[0.6, 0.3, 0.1], b=[0.0, 0.2, 0.8], c=[1.0, 0.0, 0.0])
