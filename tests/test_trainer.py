@@ -343,11 +343,13 @@ def test_cli_reports_bad_input_as_one_line(corpus: Corpus, micro_path: Path, tmp
 
 # ---------------------------------------------------------------------------------------- DDP
 def _torchrun(corpus: Corpus, preset: Path, mix: Path, out: Path, distribute: str) -> None:
+    # CI machines may have a hostname that resolves nowhere: rendezvous and gloo stay on loopback.
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "bimix_bayes.cli", "train", "--mixtures", str(mix), "--model", str(preset),
+           "--local-addr=127.0.0.1", "-m", "bimix_bayes.cli", "train", "--mixtures", str(mix), "--model", str(preset),
            "--steps", "20", "--corpus", str(corpus.path), "--out", str(out), "--eval-steps",
            "10,20", "--device", "cpu", "--no-progress", "--distribute", distribute]
-    done = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, env={**ENV, "GLOO_SOCKET_IFNAME": "lo"}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
