@@ -558,7 +558,7 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo-out"),
     steps: Annotated[int, typer.Option(help="Training steps per proxy run.")] = 150,
     batch: Annotated[int, typer.Option(help="Next mixtures to suggest.")] = 4,
-    draws: Annotated[int, typer.Option(help="NUTS draws per chain.")] = 500,
+    draws: Annotated[int, typer.Option(help="NUTS draws (and tuning steps) per chain.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seeds everything.")] = 0,
 ) -> None:
     """The whole product on the embedded corpus, on CPU, in a few minutes.
@@ -605,7 +605,7 @@ def loop(
     initial: Annotated[Path | None, typer.Option(
         help="Initial design (wide mixtures CSV); default: the corpus's entropy mixtures.")] = None,
     rule: Annotated[str, typer.Option(help="Planner rule: thompson or info.")] = "thompson",
-    draws: Annotated[int, typer.Option(help="NUTS draws (and tuning steps) per chain.")] = 500,
+    draws: Annotated[int, typer.Option(help="NUTS draws (and tuning steps) per chain.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seeds training, fitting and planning.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
 ) -> None:

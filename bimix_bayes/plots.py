@@ -263,11 +263,12 @@ def plot_loss_curves(
         ax.grid(alpha=0.3, which="both", linewidth=0.5)
     band = "a new run's loss" if observation else "the mean curve"
     shown = frame["run"].isin([str(m) for m in pred["mixture"].values]).any()
-    dots = f"; dots: observed{note}" if shown else note
-    fig.suptitle(f"Predicted loss: median curve and {prob:.0%} band of {band}{dots}; "
-                 "dotted: last observed step")
+    parts = [f"dots: observed{note}"] if shown else [note.strip()] if note else []
+    fig.suptitle(f"Predicted loss: median curve and {prob:.0%} band of {band}\n"
+                 + "; ".join([*parts, "dotted: last observed step"]))
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, title="mixture", loc="outside right upper")
+    # Centred on the right: the two-line title above spans the legend's column too.
+    fig.legend(handles, labels, title="mixture", loc="outside right center")
     return _finish(fig, path)
 
 
