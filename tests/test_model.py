@@ -147,6 +147,19 @@ def test_bad_fit_warns_with_a_remedy(problem, fitted):
 
 
 @pytest.mark.filterwarnings("ignore::bimix_bayes.diagnostics.UntrustworthyFitWarning")
+def test_a_diverging_fit_is_resampled_with_smaller_steps(problem, fitted):
+    """Divergences trigger one more run at the retry target; the first attempt stays on record."""
+    obs, _, _ = problem
+    kw = dict(draws=100, tune=100, chains=2, seed=0, target_accept=0.3)
+    once = BayesianBiMix(**kw, retry_target_accept=None).fit(obs).diagnostics_
+    assert once["n_divergent"] > 0 and "first_attempt" not in once
+    d = BayesianBiMix(**kw, retry_target_accept=0.95).fit(obs).diagnostics_
+    assert d["first_attempt"] == {"target_accept": 0.3, "n_divergent": once["n_divergent"]}
+    assert d["target_accept"] == 0.95 and d["n_divergent"] < once["n_divergent"]
+    assert "resampled at target_accept 0.95" in summary_text(d)
+
+
+@pytest.mark.filterwarnings("ignore::bimix_bayes.diagnostics.UntrustworthyFitWarning")
 def test_refit_same_design_reuses_compilation(problem, fitted):
     """New losses on the same design (e.g. calibration studies) skip the compilation."""
     obs, coef, s_ref = problem
