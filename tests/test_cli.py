@@ -8,32 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import CliResult
 
-from bimix_bayes.cli import main
 from bimix_bayes.posterior import Posterior
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "bimix_bayes" / "data" / "example"
 OBS, MIX = EXAMPLE / "observations.csv", EXAMPLE / "mixtures.csv"
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    """Run the CLI in-process; return exit status, stdout and stderr."""
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_user_error(code: int, err: str, *needles: str) -> None:
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def only_files(folder: Path) -> set[str]:
@@ -51,44 +31,41 @@ def fitted(tmp_path_factory) -> Path:
     return path
 
 
-def test_validate_ok_and_error(tmp_path, capsys):
-    code, out, _ = run(["validate", str(OBS)], capsys)
-    assert code == 0 and "12 runs, 4 domains" in out
+def test_validate_ok_and_error(tmp_path, cli):
+    done = cli("validate", OBS)
+    assert done.code == 0 and "12 runs, 4 domains" in done.out
     bad = tmp_path / "bad.csv"
     lines = OBS.read_text().splitlines()
     bad.write_text("\n".join([*lines[:5], lines[5].rsplit(",", 1)[0] + ",-2", *lines[6:]]))
-    code, _, err = run(["validate", str(bad)], capsys)
-    assert_user_error(code, err, str(bad), "line 6", "loss must be a positive")
+    cli("validate", bad).assert_user_error(str(bad), "line 6", "loss must be a positive")
 
 
-def test_fit_leastsq_writes_a_loadable_posterior(fitted, capsys):
+def test_fit_leastsq_writes_a_loadable_posterior(fitted):
     post = Posterior.load(fitted)
     assert post.method == "leastsq" and post.domains == ["web", "code", "books", "math"]
     assert len(post.observations) == len(pd.read_csv(OBS))
 
 
-def test_fit_errors_leave_nothing_behind(tmp_path, capsys):
+def test_fit_errors_leave_nothing_behind(tmp_path, cli):
     out = tmp_path / "out"
     out.mkdir()
     bad = tmp_path / "bad.csv"
     bad.write_text("run,domain,proportion,step,loss\na,web,0.5,10,2.0\n")
-    code, _, err = run(["fit", str(bad), "--method", "leastsq", "--out", str(out / "f.nc")], capsys)
-    assert_user_error(code, err, "proportions sum to 0.5")
-    code, _, err = run(["fit", str(OBS), "--method", "leastsq", "--law", "transfer",
-                        "--out", str(out / "f.nc")], capsys)
-    assert_user_error(code, err, "bimix law only")
-    code, _, err = run(["fit", str(OBS), "--method", "magic", "--out", str(out / "f.nc")], capsys)
-    assert_user_error(code, err, "--method must be bayes or leastsq")
-    code, _, err = run(["fit", str(tmp_path / "none.csv"), "--out", str(out / "f.nc")], capsys)
-    assert_user_error(code, err, "file not found")
+    cli("fit", bad, "--method", "leastsq", "--out", out / "f.nc").assert_user_error(
+        "proportions sum to 0.5")
+    cli("fit", OBS, "--method", "leastsq", "--law", "transfer",
+        "--out", out / "f.nc").assert_user_error("bimix law only")
+    cli("fit", OBS, "--method", "magic", "--out", out / "f.nc").assert_user_error(
+        "--method must be bayes or leastsq")
+    cli("fit", tmp_path / "none.csv", "--out", out / "f.nc").assert_user_error("file not found")
     assert only_files(out) == set()
 
 
-def test_predict_writes_the_prediction_table(fitted, tmp_path, capsys):
+def test_predict_writes_the_prediction_table(fitted, tmp_path, cli):
     pred_path = tmp_path / "pred.csv"
-    code, out, err = run(["predict", str(fitted), "--mixtures", str(MIX), "--steps", "5000,20000",
-                          "--prob", "0.8", "--out", str(pred_path)], capsys)
-    assert code == 0, err
+    done = cli("predict", fitted, "--mixtures", MIX, "--steps", "5000,20000", "--prob", "0.8",
+               "--out", pred_path)
+    assert done.code == 0, done.err
     pred = pd.read_csv(pred_path)
     assert list(pred.columns) == ["mixture", "domain", "step", "mean", "median", "lower", "upper",
                                   "prob"]
@@ -111,7 +88,7 @@ def test_predict_writes_the_prediction_table(fitted, tmp_path, capsys):
         ({"POSTERIOR": "NOT_NC"}, ["not a readable netCDF posterior file"]),
     ],
 )
-def test_predict_errors_leave_nothing_behind(fitted, tmp_path, capsys, change, needles):
+def test_predict_errors_leave_nothing_behind(fitted, tmp_path, cli, change, needles):
     bad_mix = tmp_path / "bad_mix.csv"
     bad_mix.write_text("mixture,web,code,books,math,law\nm,0.25,0.25,0.25,0.25,0\n")
     not_nc = tmp_path / "not.nc"
@@ -123,15 +100,14 @@ def test_predict_errors_leave_nothing_behind(fitted, tmp_path, capsys, change, n
     args.update({k: paths.get(v, v) for k, v in change.items()})
     argv = ["predict", args.pop("POSTERIOR"), *[x for kv in args.items() for x in kv],
             "--out", str(out / "pred.csv")]
-    code, _, err = run(argv, capsys)
-    assert_user_error(code, err, *needles)
+    cli(*argv).assert_user_error(*needles)
     assert only_files(out) == set()
 
 
-def test_every_command_has_an_example_in_its_help(capsys):
+def test_every_command_has_an_example_in_its_help(cli):
     for command in ("validate", "fit", "predict"):
-        code, out, _ = run([command, "--help"], capsys)
-        assert code == 0 and "Example: bimix " + command in out
+        done = cli(command, "--help")
+        assert done.code == 0 and "Example: bimix " + command in done.out
 
 
 def test_installed_script_reports_one_line_without_traceback(tmp_path):
@@ -142,5 +118,5 @@ def test_installed_script_reports_one_line_without_traceback(tmp_path):
                           str(MIX), "--steps", "10", "--out", str(tmp_path / "p.csv")],
                          capture_output=True, text=True, check=False)
     assert res.returncode == 2
-    assert_user_error(res.returncode, res.stderr, "none.nc", "file not found")
+    CliResult(res.returncode, res.stdout, res.stderr).assert_user_error("none.nc", "file not found")
     assert not (tmp_path / "p.csv").exists()

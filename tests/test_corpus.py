@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bimix_bayes.cli import main
 from bimix_bayes.corpus import Corpus, build_corpus, build_embedded_corpus, build_full_corpus
 from bimix_bayes.corpus.embedded import embedded_documents, slice_dir
 from bimix_bayes.corpus.sources import (
@@ -132,15 +131,13 @@ def test_slice_has_a_notice_for_every_domain():
     assert "Python Software Foundation" in notice and "MIT License" in notice
 
 
-def test_cli_builds_the_embedded_corpus(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(["corpus", "build", "--embedded", "--out", str(tmp_path / "c")])
-    assert exit_.value.code in (0, None)
-    assert "domains" in capsys.readouterr().out
-    with pytest.raises(SystemExit) as exit_:  # exists: a one-line error, exit 2
-        main(["corpus", "build", "--embedded", "--out", str(tmp_path / "c")])
-    assert exit_.value.code == 2
-    assert "already exists" in capsys.readouterr().err
+def test_cli_builds_the_embedded_corpus(tmp_path, cli):
+    done = cli("corpus", "build", "--embedded", "--out", tmp_path / "c")
+    assert done.code == 0, done.err
+    assert "domains" in done.out
+    # exists: a one-line error, exit 2
+    cli("corpus", "build", "--embedded", "--out", tmp_path / "c").assert_user_error(
+        "already exists")
 
 
 # ---------------------------------------------------------------------------------------- BPE

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bimix_bayes.cli import main
 from bimix_bayes.corpus import Corpus, build_corpus
 from bimix_bayes.entropy import (
     KINDS,
@@ -239,20 +238,18 @@ def test_proxies_name_the_shard_of_a_corrupt_token(tmp_path, corpus_dir):
         EntropyProxies(kinds=["renyi"]).fit(corpus_dir)
 
 
-def test_cli_writes_tidy_csv_and_trainable_mixtures(corpus_dir, tmp_path, capsys):
+def test_cli_writes_tidy_csv_and_trainable_mixtures(corpus_dir, tmp_path, cli):
     out, mix = tmp_path / "e.csv", tmp_path / "mix.csv"
-    with pytest.raises(SystemExit) as done:
-        main(["entropy", str(corpus_dir), "--out", str(out), "--mixture-out", str(mix),
-              "--kind", "shannon", "--kind", "von-neumann", "--min", "varied=0.1",
-              "--passages", "16"])
-    assert done.value.code == 0
+    done = cli("entropy", corpus_dir, "--out", out, "--mixture-out", mix, "--kind", "shannon",
+               "--kind", "von-neumann", "--min", "varied=0.1", "--passages", "16")
+    assert done.code == 0, done.err
     tidy = pd.read_csv(out)
     assert list(tidy.columns) == ["domain", "kind", "entropy", "proportion"]
     assert sorted(tidy["kind"].unique()) == ["shannon", "von-neumann"]
     assert len(tidy) == 6
     mixtures = read_mixtures(mix, domains=Corpus.open(corpus_dir).domains)
     assert list(mixtures.index) == ["entropy-shannon", "entropy-von-neumann"]
-    assert "entropy-shannon" in capsys.readouterr().out
+    assert "entropy-shannon" in done.out
 
 
 @pytest.mark.parametrize(("args", "match"), [
@@ -262,18 +259,12 @@ def test_cli_writes_tidy_csv_and_trainable_mixtures(corpus_dir, tmp_path, capsys
     (["--min", "nope=0.1"], "unknown domain"),
     (["--split", "test"], "split must be one of"),
 ])
-def test_cli_bad_input_is_one_line_and_writes_nothing(corpus_dir, tmp_path, capsys, args, match):
+def test_cli_bad_input_is_one_line_and_writes_nothing(corpus_dir, tmp_path, cli, args, match):
     out = tmp_path / "e.csv"
-    with pytest.raises(SystemExit) as done:
-        main(["entropy", str(corpus_dir), "--out", str(out), *args])
-    assert done.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and match in err and err.count("\n") == 1
+    cli("entropy", corpus_dir, "--out", out, *args).assert_user_error(match)
     assert not out.exists()
 
 
-def test_cli_missing_corpus(tmp_path, capsys):
-    with pytest.raises(SystemExit) as done:
-        main(["entropy", str(tmp_path / "nowhere"), "--out", str(tmp_path / "e.csv")])
-    assert done.value.code == 2
-    assert "corpus directory not found" in capsys.readouterr().err
+def test_cli_missing_corpus(tmp_path, cli):
+    cli("entropy", tmp_path / "nowhere", "--out", tmp_path / "e.csv").assert_user_error(
+        "corpus directory not found")

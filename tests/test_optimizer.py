@@ -241,38 +241,25 @@ def test_bad_reference_weights_objective_and_empty_posterior_are_clear_errors(po
 
 
 # ------------------------------------------------------------------------------------------ CLI
-def _cli(argv, capsys):
-    from bimix_bayes.cli import main
-
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def test_cli_optimize_writes_plan_and_summary(post, tmp_path, capsys):
+def test_cli_optimize_writes_plan_and_summary(post, tmp_path, cli):
     import json
 
     post.save(tmp_path / "fit.nc")
     plan = tmp_path / "plan.csv"
-    code, out, err = _cli([
-        "optimize", str(tmp_path / "fit.nc"), "--step", "2000", "--bounds", "math=0.2:0.5",
-        "--available", "code=1e9", "--tokens", "5e9", "--objective", "quantile",
-        "--out", str(plan)], capsys)
-    assert code == 0, err
+    done = cli("optimize", tmp_path / "fit.nc", "--step", "2000", "--bounds", "math=0.2:0.5",
+               "--available", "code=1e9", "--tokens", "5e9", "--objective", "quantile",
+               "--out", plan)
+    assert done.code == 0, done.err
     frame = pd.read_csv(plan)
     assert list(frame.columns[:2]) == ["domain", "proportion"]
     assert frame["proportion"].sum() == pytest.approx(1.0)
     x = frame.set_index("domain")["proportion"]
     assert 0.2 - 1e-9 <= x["math"] <= 0.5 + 1e-9 and x["code"] <= 0.2 + 1e-9
     summary = json.loads((tmp_path / "plan.json").read_text())
-    assert summary["objective"] == "quantile" and "P(gain > 0)" in out
+    assert summary["objective"] == "quantile" and "P(gain > 0)" in done.out
 
 
-def test_cli_optimize_errors_are_one_line_and_write_nothing(post, tmp_path, capsys):
+def test_cli_optimize_errors_are_one_line_and_write_nothing(post, tmp_path, cli):
     post.save(tmp_path / "fit.nc")
     ref = tmp_path / "ref.csv"
     ref.write_text("mixture,web,code,math\nr,0.5,0.3,0.2\n")
@@ -284,7 +271,6 @@ def test_cli_optimize_errors_are_one_line_and_write_nothing(post, tmp_path, caps
         (["--bounds", "web=0.1:0.5"], "give the target --step"),
     ]
     for extra, needle in cases:
-        code, _, err = _cli(["optimize", str(tmp_path / "fit.nc"), "--out",
-                             str(tmp_path / "plan.csv"), *extra], capsys)
-        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+        cli("optimize", tmp_path / "fit.nc", "--out", tmp_path / "plan.csv",
+            *extra).assert_user_error(needle)
     assert not (tmp_path / "plan.csv").exists()

@@ -8,7 +8,6 @@ from matplotlib.collections import PolyCollection
 from matplotlib.container import ErrorbarContainer
 
 from bimix_bayes import laws, plots
-from bimix_bayes.cli import main
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior
@@ -340,21 +339,19 @@ def posterior_file(posterior, tmp_path_factory):
     ["--kind", "simplex", "--domains", "web,code,math", "--step", "4000",
      "--quantity", "prob-improvement"],
 ])
-def test_cli_plot_writes_each_kind(posterior_file, tmp_path, capsys, args):
+def test_cli_plot_writes_each_kind(posterior_file, tmp_path, cli, args):
     out = tmp_path / "fig.png"
-    with pytest.raises(SystemExit) as done:
-        main(["plot", str(posterior_file), "--out", str(out), *args])
-    assert done.value.code == 0
+    done = cli("plot", posterior_file, "--out", out, *args)
+    assert done.code == 0, done.err
     assert _written(out)
-    assert f"wrote {out}" in capsys.readouterr().out
+    assert f"wrote {out}" in done.out
 
 
-def test_cli_plot_regret_from_a_csv(tmp_path):
+def test_cli_plot_regret_from_a_csv(tmp_path, cli):
     table, out = tmp_path / "regret.csv", tmp_path / "regret.svg"
     _regret_frame().to_csv(table, index=False)
-    with pytest.raises(SystemExit) as done:
-        main(["plot", str(table), "--kind", "regret", "--out", str(out)])
-    assert done.value.code == 0
+    done = cli("plot", table, "--kind", "regret", "--out", out)
+    assert done.code == 0, done.err
     assert out.read_text().lstrip().startswith("<?xml")
 
 
@@ -365,12 +362,8 @@ def test_cli_plot_regret_from_a_csv(tmp_path):
     (["--kind", "curves", "--steps", "0"], "--steps takes"),
     (["--kind", "regret"], "not a readable CSV"),
 ])
-def test_cli_plot_bad_input_is_one_line_and_writes_nothing(posterior_file, tmp_path, capsys, args,
+def test_cli_plot_bad_input_is_one_line_and_writes_nothing(posterior_file, tmp_path, cli, args,
                                                            match):
     out = tmp_path / "fig.png"
-    with pytest.raises(SystemExit) as done:
-        main(["plot", str(posterior_file), "--out", str(out), *args])
-    assert done.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and match in err and err.count("\n") == 1
+    cli("plot", posterior_file, "--out", out, *args).assert_user_error(match)
     assert not out.exists()

@@ -8,16 +8,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import CliResult
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bimix_bayes.cli import main as cli_main
 from bimix_bayes.corpus import Corpus, build_corpus
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.observations import Observations
@@ -72,17 +73,6 @@ def micro_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def micro(micro_path: Path) -> Preset:
     return Preset.load(micro_path)
-
-
-def _cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    """Run the CLI in-process; return exit status, stdout and stderr."""
-    try:
-        cli_main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _mixtures(**rows: list[float]) -> pd.DataFrame:
@@ -211,9 +201,9 @@ def test_training_writes_valid_observations_with_falling_loss(trained: Path) -> 
     assert final["even-seed0", "code"] < final["nocode-seed0", "code"]
 
 
-def test_cli_validate_accepts_the_output(trained: Path, capsys: pytest.CaptureFixture) -> None:
-    code, out, _ = _cli(["validate", str(trained)], capsys)
-    assert code == 0 and "OK: 2 runs, 3 domains" in out
+def test_cli_validate_accepts_the_output(trained: Path, cli: Callable[..., CliResult]) -> None:
+    done = cli("validate", trained)
+    assert done.code == 0 and "OK: 2 runs, 3 domains" in done.out
 
 
 def test_same_seed_same_losses_other_seed_other_losses(
@@ -329,15 +319,14 @@ def test_other_steps_into_the_same_output_is_refused(corpus: Corpus, micro: Pres
 
 
 def test_cli_reports_bad_input_as_one_line(corpus: Corpus, micro_path: Path, tmp_path: Path,
-                                           capsys: pytest.CaptureFixture) -> None:
+                                           cli: Callable[..., CliResult]) -> None:
     mix = tmp_path / "mix.csv"
     mix.write_text("mixture,prose,digits,code\nm,0.5,0.5,0.1\n")
     base = ["train", "--mixtures", str(mix), "--model", str(micro_path), "--steps", "5",
             "--out", str(tmp_path / "o.csv"), "--no-progress"]
     for corpus_dir, expected in [(tmp_path / "nowhere", "corpus directory not found"),
                                  (corpus.path, "mix.csv: line 2: mixture 'm': proportions sum")]:
-        code, _, err = _cli([*base, "--corpus", str(corpus_dir)], capsys)
-        assert code == 2 and len(err.strip().splitlines()) == 1 and expected in err, err
+        cli(*base, "--corpus", corpus_dir).assert_user_error(expected)
     assert not (tmp_path / "o.csv").exists()
 
 
@@ -345,9 +334,10 @@ def test_cli_reports_bad_input_as_one_line(corpus: Corpus, micro_path: Path, tmp
 def _torchrun(corpus: Corpus, preset: Path, mix: Path, out: Path, distribute: str) -> None:
     # CI machines may have a hostname that resolves nowhere: rendezvous and gloo stay on loopback.
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "--local-addr=127.0.0.1", "-m", "bimix_bayes.cli", "train", "--mixtures", str(mix), "--model", str(preset),
-           "--steps", "20", "--corpus", str(corpus.path), "--out", str(out), "--eval-steps",
-           "10,20", "--device", "cpu", "--no-progress", "--distribute", distribute]
+           "--local-addr=127.0.0.1", "-m", "bimix_bayes.cli", "train", "--mixtures", str(mix),
+           "--model", str(preset), "--steps", "20", "--corpus", str(corpus.path), "--out",
+           str(out), "--eval-steps", "10,20", "--device", "cpu", "--no-progress", "--distribute",
+           distribute]
     done = subprocess.run(cmd, env={**ENV, "GLOO_SOCKET_IFNAME": "lo"}, cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
