@@ -78,8 +78,9 @@ def main() -> None:
         "",
         f"4 chains x 1000 draws (tune 1000), nutpie low-rank, seeds 0..{args.seeds - 1}; seconds "
         "are those of `fit()` with the compiled model reused (graph building and sampling; the "
-        "model is compiled before timing; a retry's second run is included). `trustworthy` counts fits that pass every check (0 divergences, R-hat <= "
-        "1.01, bulk and tail ESS >= 400, E-BFMI >= 0.3).",
+        "model is compiled before timing; a retry's second run is included). `trustworthy` "
+        "counts fits that pass every check (0 divergences, R-hat <= 1.01, bulk and tail ESS "
+        ">= 400, E-BFMI >= 0.3).",
         "",
         table.to_markdown(floatfmt=".3f"),
         "",
