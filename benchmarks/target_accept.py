@@ -58,7 +58,7 @@ def main() -> None:
                 rows.append({"design": design, "setting": setting, "seed": seed,
                              "divergences": d["n_divergent"], "max_rhat": d["max_rhat"],
                              "min_ess_bulk": d["min_ess_bulk"], "trustworthy": d["trustworthy"],
-                             "retried": "first_attempt" in d, "seconds": d["seconds"]})
+                             "retried": "attempts" in d, "seconds": d["seconds"]})
                 print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     table = df.groupby(["design", "setting"], sort=False).agg(

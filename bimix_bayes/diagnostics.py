@@ -136,10 +136,9 @@ def summary_text(d: dict[str, Any]) -> str:
             f"max R-hat {d['max_rhat']:.3f}; min ESS bulk {d['min_ess_bulk']:.0f} / "
             f"tail {d['min_ess_tail']:.0f}" + (f"; min E-BFMI {d['min_bfmi']:.2f}"
                                                if "min_bfmi" in d else ""))
-    if "first_attempt" in d:
-        first = d["first_attempt"]
-        lines.append(f"  resampled at target_accept {d['target_accept']} after "
-                     f"{first['n_divergent']} divergences at {first['target_accept']}")
+    if "attempts" in d:
+        tried = ", ".join(f"{a['n_divergent']} at {a['target_accept']}" for a in d["attempts"])
+        lines.append(f"  divergences by target_accept: {tried}; kept {d['target_accept']}")
     if "seconds" in d:
         lines.append(f"  {d['seconds']:.1f} s")
     lines += [f"  - {p}" for p in d.get("problems", [])]

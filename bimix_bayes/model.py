@@ -358,8 +358,9 @@ class BayesianBiMix:
     retry_target_accept : float or None
         When a NUTS fit diverges, sample once more at this target acceptance rate, reusing the
         compiled model (small designs, such as a first round of 8 runs, need it: their weakly
-        identified proportion exponents form a funnel that smaller steps get through). The
-        diagnostics record the first attempt. None disables the retry.
+        identified proportion exponents form a funnel that smaller steps get through), and keep
+        the attempt with fewer divergences. The diagnostics record both attempts
+        (``attempts``) and the ``target_accept`` kept. None disables the retry.
     progressbar : bool
 
     Attributes
@@ -470,14 +471,19 @@ class BayesianBiMix:
             return {"laplace": self._laplace}.get(self.method, self._advi)()
         nuts = self._nutpie if self.method == "nuts" else self._pymc_nuts
         trace = nuts(self.target_accept)
-        extra: dict[str, Any] = {"target_accept": self.target_accept}
         n_divergent = int(trace["sample_stats"]["diverging"].sum())
         retry = self.retry_target_accept
-        if n_divergent and retry is not None and retry > self.target_accept:
-            trace = nuts(retry)
-            extra = {"target_accept": retry, "first_attempt": {
-                "target_accept": self.target_accept, "n_divergent": n_divergent}}
-        return trace, extra
+        if not n_divergent or retry is None or retry <= self.target_accept:
+            return trace, {"target_accept": self.target_accept}
+        second = nuts(retry)
+        attempts = [{"target_accept": self.target_accept, "n_divergent": n_divergent},
+                    {"target_accept": retry,
+                     "n_divergent": int(second["sample_stats"]["diverging"].sum())}]
+        # On a design the data barely identify, smaller steps can diverge more: keep the better.
+        if attempts[1]["n_divergent"] <= n_divergent:
+            trace = second
+        used = attempts[trace is second]["target_accept"]
+        return trace, {"target_accept": used, "attempts": attempts}
 
     def _nutpie(self, target_accept: float) -> xr.DataTree:
         import nutpie
