@@ -1,4 +1,8 @@
-"""Atomic file writes: a reader never sees a half-written file, a crash never leaves one behind."""
+"""File plumbing shared by the readers and writers.
+
+Atomic writes (a reader never sees a half-written file, a crash never leaves one behind) and the
+CSV reading every validator starts from (cells as text, so validation sees what the user wrote).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+import pandas as pd
+
+from bimix_bayes.errors import BimixInputError
 
 
 @contextlib.contextmanager
@@ -40,3 +48,22 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def read_text_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a CSV with every cell as text (no NaN guessing); one clear error if it cannot be read.
+
+    Raises
+    ------
+    BimixInputError
+        The file is missing, empty or not parseable as CSV.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BimixInputError("file not found", path=path)
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise BimixInputError("the file is empty; expected a header row", path=path) from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise BimixInputError(f"not a readable CSV ({exc})", path=path) from None

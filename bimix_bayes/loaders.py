@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bimix_bayes._io import read_text_csv
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.observations import Observations
 
@@ -55,17 +56,6 @@ def _rescale(props: np.ndarray, sum_tol: float, path: Path, line: int, what: str
         raise BimixInputError(f"{what}: proportions sum to {total:.6g}, more than {sum_tol} "
                               "from 1", path=path, line=line)
     return props / total
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise BimixInputError("file not found", path=path)
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise BimixInputError("the file is empty; expected a header row", path=path) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise BimixInputError(f"not a readable CSV ({exc})", path=path) from None
 
 
 def load_regmix(
@@ -103,7 +93,7 @@ def load_regmix(
     if int(step) != step or step <= 0:
         raise BimixInputError(f"step must be a positive integer, got {step}")
     mpath, lpath = Path(mixture_csv), Path(loss_csv)
-    mix, loss = _read_csv(mpath), _read_csv(lpath)
+    mix, loss = read_text_csv(mpath), read_text_csv(lpath)
     for frame, path, pattern, kind in ((mix, mpath, _REGMIX_TRAIN, "train_the_pile_X"),
                                        (loss, lpath, _REGMIX_VALID, "metric/the_pile_X_val_loss")):
         if "index" not in frame.columns:

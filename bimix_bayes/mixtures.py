@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bimix_bayes._io import atomic_path
+from bimix_bayes._io import atomic_path, read_text_csv
 from bimix_bayes.errors import BimixInputError
 
 SUM_TOL = 1e-6
@@ -44,16 +43,7 @@ def read_mixtures(
     BimixInputError
         Naming the file, the line and the problem.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise BimixInputError("file not found", path=path)
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise BimixInputError("the file is empty; expected a header row", path=path) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise BimixInputError(f"not a readable CSV ({exc})", path=path) from None
-    return validate_mixtures(raw, domains=domains, source=str(path))
+    return validate_mixtures(read_text_csv(path), domains=domains, source=str(path))
 
 
 def validate_mixtures(

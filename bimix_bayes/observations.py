@@ -28,13 +28,12 @@ import csv
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bimix_bayes._io import atomic_path
+from bimix_bayes._io import atomic_path, read_text_csv
 from bimix_bayes.errors import BimixInputError
 
 REQUIRED = ("run", "domain", "proportion", "step", "loss")
@@ -69,16 +68,7 @@ class Observations:
         BimixInputError
             Naming the file, the line and the problem, for the first problem found.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise BimixInputError("file not found", path=path)
-        try:
-            raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-        except pd.errors.EmptyDataError:
-            raise BimixInputError("the file is empty; expected a header row", path=path) from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise BimixInputError(f"not a readable CSV ({exc})", path=path) from None
-        return cls.from_frame(raw, source=str(path))
+        return cls.from_frame(read_text_csv(path), source=str(path))
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, source: str = "<frame>") -> Observations:
