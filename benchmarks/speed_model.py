@@ -5,6 +5,9 @@ Measures, side by side in one process (timings on a shared machine are noisy, so
 * ``ours/nutpie-lowrank``: the product's default (nutpie NUTS, low-rank mass matrix), 4 x 1000 draws;
 * ``ours/nutpie-diag``: the same compiled model with nutpie's diagonal mass matrix;
 * ``ours/pymc-nuts``: the same model with PyMC's own NUTS (C backend);
+* ``ours/pymc-dense``, ``ours/pymc-map-init``: PyMC's NUTS with a dense mass matrix, or started at
+  the MAP;
+* ``ours/nutpie-jax``: nutpie with the JAX backend (needs ``pip install jax``);
 * ``plain/pymc-default``: a plain non-centred hierarchical BiMix (raw steps, uncentred log r, explicit
   non-centred run effects) with PyMC's default sampler settings (``pm.sample``, which in PyMC 6
   runs nutpie with a diagonal mass matrix when nutpie is installed), capped at ``--plain-draws`` draws and
@@ -12,8 +15,9 @@ Measures, side by side in one process (timings on a shared machine are noisy, so
 * ``ours/laplace``, ``ours/advi``: approximations, with their distance from the NUTS posterior;
 * ``ours/refit``: the estimator refitting the same design with the compiled model reused.
 
-Each row records wall time (compilation included), divergences, max R-hat, min bulk ESS and
-ESS per second, and ``uptime`` load before the variant ran.
+NUTS runs use the product's default target acceptance rate. Each row records wall time
+(compilation included), divergences, max R-hat, min bulk ESS and ESS per second, and ``uptime``
+load before the variant ran.
 
 Usage::
 
@@ -42,6 +46,7 @@ from bimix_bayes import laws  # noqa: E402
 from bimix_bayes.diagnostics import mcmc_diagnostics  # noqa: E402
 from bimix_bayes.model import BayesianBiMix, build_model  # noqa: E402
 
+TARGET_ACCEPT = BayesianBiMix().target_accept  # the product's default
 CONTRACT = ["log_c", "alpha", "u", "beta", "eps", "sigma", "sigma_run"]
 
 
@@ -81,6 +86,25 @@ def plain_model(obs) -> pm.Model:
     return model
 
 
+def jax_version() -> str:
+    import jax
+
+    return jax.__version__
+
+
+def pymc_variant(obs, name, *, note, extra_seconds=0.0, **sample_kwargs):
+    """PyMC's own NUTS on the product's model, 4 x 1000 draws at the product's target_accept."""
+    t0 = time.perf_counter()
+    model = build_model(obs)
+    with model:
+        trace = pm.sample(draws=1000, tune=1000, chains=4, random_seed=1, progressbar=False,
+                          compute_convergence_checks=False, nuts_sampler="pymc",
+                          target_accept=TARGET_ACCEPT, **sample_kwargs)
+    seconds = time.perf_counter() - t0 + extra_seconds
+    d = mcmc_diagnostics(trace, var_names=[v.name for v in model.free_RVs])
+    return row(name, seconds, d, 4000, note)
+
+
 def row(name, seconds, d, draws_total, note=""):
     ess = d.get("min_ess_bulk", float("nan"))
     return {"variant": name, "seconds": seconds, "divergences": d["n_divergent"],
@@ -116,7 +140,8 @@ def main() -> None:
             loads.append((name, load()))
             t0 = time.perf_counter()
             trace = nutpie.sample(compiled, draws=1000, tune=1000, chains=4, seed=1,
-                                  adaptation=adaptation, progress_bar=False, save_warmup=False)
+                                  adaptation=adaptation, target_accept=TARGET_ACCEPT,
+                                  progress_bar=False, save_warmup=False)
             sample_s = time.perf_counter() - t0
             d = mcmc_diagnostics(trace)
             rows.append(row(name, compile_s + sample_s, d, 4000,
@@ -131,6 +156,34 @@ def main() -> None:
         d = est.diagnostics_
         rows.append(row("ours/pymc-nuts", d["seconds"], d, 4000,
                         "PyMC's own NUTS (Python, C backend), diagonal mass matrix"))
+
+    # Levers the default does not use, each on the same model.
+    if wanted("ours/pymc-dense"):
+        loads.append(("ours/pymc-dense", load()))
+        rows.append(pymc_variant(obs, "ours/pymc-dense", init="jitter+adapt_full",
+                                 note="PyMC's own NUTS, dense mass matrix adapted in tuning"))
+    if wanted("ours/pymc-map-init"):
+        loads.append(("ours/pymc-map-init", load()))
+        t0 = time.perf_counter()
+        with build_model(obs):
+            start = pm.find_MAP(progressbar=False)
+        rows.append(pymc_variant(
+            obs, "ours/pymc-map-init", init="adapt_diag", initvals=start,
+            extra_seconds=time.perf_counter() - t0,
+            note="PyMC's own NUTS started at the MAP (find_MAP time included), diagonal mass"))
+    if wanted("ours/nutpie-jax"):
+        loads.append(("ours/nutpie-jax", load()))
+        t0 = time.perf_counter()
+        compiled = nutpie.compile_pymc_model(build_model(obs), backend="jax",
+                                             gradient_backend="jax")
+        compile_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        trace = nutpie.sample(compiled, draws=1000, tune=1000, chains=4, seed=1,
+                              target_accept=TARGET_ACCEPT, progress_bar=False, save_warmup=False)
+        sample_s = time.perf_counter() - t0
+        rows.append(row("ours/nutpie-jax", compile_s + sample_s, mcmc_diagnostics(trace), 4000,
+                        f"JAX backend (jax {jax_version()}): compile {compile_s:.1f} s + sample "
+                        f"{sample_s:.1f} s; low-rank mass matrix"))
 
     if wanted("plain"):
         loads.append(("plain/pymc-default", load()))
