@@ -108,23 +108,20 @@ def _colors(n: int) -> list:
 
 
 # ------------------------------------------------------------------------------ prediction
-def resample(post: Posterior, n: int, seed: int = 0) -> Posterior:
-    """The posterior with exactly ``n`` draws (one chain): a seeded subset, or repeated copies.
+def subsample(post: Posterior, n: int, seed: int = 0) -> Posterior:
+    """The posterior restricted to a seeded subset of ``n`` draws (one chain); all when fewer.
 
-    Quantiles of predictions need a fixed number of Monte Carlo samples, not every draw: a
-    subset of a large posterior or repeats of a small one (a least-squares fit has one draw) give
-    the same predictive distribution.
+    Quantiles of predictions need a fixed number of Monte Carlo samples, not every draw, so plots
+    of a large posterior stay fast.
 
     Examples
     --------
-    >>> resample(post, 2000).n_samples                                            # doctest: +SKIP
+    >>> subsample(post, 2000).n_samples                                           # doctest: +SKIP
     2000
     """
-    total = post.n_samples
-    if total >= n:
-        index = np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
-    else:
-        index = np.resize(np.arange(total), n)
+    if post.n_samples <= n:
+        return post
+    index = np.sort(np.random.default_rng(seed).choice(post.n_samples, size=n, replace=False))
     draws = (post.draws.stack(sample=("chain", "draw")).isel(sample=index)
              .drop_vars(["sample", "chain", "draw"]).rename(sample="draw")
              .assign_coords(draw=np.arange(n)).expand_dims(chain=[0]))
@@ -142,20 +139,18 @@ def predictive(
     seed: int = 0,
     n_samples: int = PLOT_SAMPLES,
 ) -> xr.Dataset:
-    """:meth:`Posterior.predict` from ``n_samples`` draws (see :func:`resample`).
+    """:meth:`Posterior.predict` from about ``n_samples`` Monte Carlo samples.
 
-    ``predict(observation=True)`` adds one noise draw per posterior draw, so the bands of a
-    one-draw least-squares fit would have zero width; repeating the draw gives the noise its
-    spread. A posterior with more draws than ``n_samples`` is subsampled, which keeps plots fast.
+    A posterior with more draws is subsampled (:func:`subsample`), which keeps plots fast; with
+    ``observation`` a smaller one (a one-draw least-squares fit) has its draws repeated by
+    ``predict(min_samples=n_samples)`` so that the noise band has its spread.
 
     Examples
     --------
     >>> pred = predictive(leastsq_post, mixtures, [1000], observation=True)    # doctest: +SKIP
     """
-    noisy = observation and ("sigma" in post.draws or "sigma_run" in post.draws)
-    if post.n_samples > n_samples or (noisy and post.n_samples < n_samples):
-        post = resample(post, n_samples, seed)
-    return post.predict(mixtures, steps, prob=prob, observation=observation, seed=seed)
+    return subsample(post, n_samples, seed).predict(
+        mixtures, steps, prob=prob, observation=observation, seed=seed, min_samples=n_samples)
 
 
 # ------------------------------------------------------------------------------ loss curves

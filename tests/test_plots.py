@@ -101,15 +101,15 @@ def test_predictive_gives_a_one_draw_fit_noise_bands_of_the_right_width(point_po
     assert same.sizes["sample"] == 1
 
 
-def test_resample_keeps_the_draws_and_their_variables(posterior):
-    small = plots.resample(posterior, 50, seed=1)
+def test_subsample_keeps_the_draws_and_their_variables(posterior):
+    small = plots.subsample(posterior, 50, seed=1)
     assert (small.draws.sizes["chain"], small.draws.sizes["draw"]) == (1, 50)
     assert set(small.draws.data_vars) == set(posterior.draws.data_vars)
     flat = posterior.draws["alpha"].stack(sample=("chain", "draw")).transpose("sample", ...)
     picked = small.draws["alpha"].isel(chain=0).to_numpy()
     # Every resampled draw is one of the original draws, all domains together.
     assert all((np.abs(flat.to_numpy() - row).max(axis=1) == 0).any() for row in picked)
-    assert plots.resample(posterior, 450).n_samples == 450
+    assert plots.subsample(posterior, 10**6) is posterior  # fewer draws than asked: all of them
 
 
 # ------------------------------------------------------------------------------ loss curves
