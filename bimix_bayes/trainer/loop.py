@@ -279,7 +279,13 @@ class _Run:
         optimizer = _adamw(model, cfg, self.device)
         sampler = MixtureSampler(job.proportions, cfg.batch_size, job.seed)
         start = 0
-        if self.ckpt.exists():
+        resume = self.ckpt.exists()
+        if self.ddp:
+            # Every rank must see the same answer: rank 0 writes the first checkpoint just below,
+            # and a rank that looked after it would resume while the others start afresh, each
+            # then waiting in a different collective for ever.
+            self.layout.barrier()
+        if resume:
             state = torch.load(self.ckpt, map_location=self.device, weights_only=True)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
