@@ -74,17 +74,24 @@ def test_demo_design_spreads_every_domain(corpus):
 
 
 @pytest.mark.slow
-def test_demo_end_to_end(tmp_path, preset):
-    from bimix_bayes.demo import run_demo
-
-    lines = []
-    result = run_demo(tmp_path / "demo", steps=6, n_random=2, batch=2, draws=60, tune=60,
-                      chains=1, preset=preset, progress=False, log=lines.append)
+def test_cli_demo_end_to_end_and_rerun_resumes(tmp_path, cli):
+    """The README's main command, shortened: every stage, every file, and a rerun that reuses them."""
+    args = ("demo", "--out", tmp_path / "demo", "--steps", "6", "--batch", "2", "--draws", "60")
+    first = cli(*args)
+    assert first.code == 0, first.err
     for name in ("report.md", "optimum.csv", "optimum.json", "next.csv", "loss_curves.png",
                  "predicted_vs_observed.png", "coefficients.png", "optimum_vs_reference.png"):
         assert (tmp_path / "demo" / name).is_file(), name
-    report = result.report.read_text()
+    assert "[5/5]" in first.err and "method nuts" in first.err
+    for section in ("Predicted loss at step 6", "Optimised mixture", "P(improvement)",
+                    "Next mixtures to train", "next-2"):
+        assert section in first.out, section
+    report = (tmp_path / "demo" / "report.md").read_text()
     assert "P(improvement)" in report and "Next 2 mixtures" in report
-    assert abs(result.plan.mixture.sum() - 1) < 1e-9
-    assert len(result.suggestions) == 2
-    assert any("[5/5]" in line for line in lines)
+    plan = pd.read_csv(tmp_path / "demo" / "optimum.csv").set_index("mixture")
+    assert abs(plan.loc["optimum"].sum() - 1) < 1e-9
+
+    again = cli(*args)  # finished runs and the fit are reused: the same answer, no training
+    assert again.code == 0, again.err
+    assert again.out == first.out
+    assert "[2/5] training" in again.err and "[1/5]" not in again.err
