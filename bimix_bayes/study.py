@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from bimix_bayes.corpus import Corpus
+from bimix_bayes.errors import BimixInputError
 from bimix_bayes.mixtures import read_mixtures, write_mixtures
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior
@@ -79,8 +80,26 @@ class Study:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        # Every setting is checked here, before any work: a typo must not surface only after
+        # the first round has trained and been fitted.
+        import inspect
+
+        from bimix_bayes.model import BayesianBiMix
+        from bimix_bayes.planner import RULES
+        from bimix_bayes.trainer.preset import Preset
+
         self.directory = Path(self.directory)
         self.target_step = self.target_step or self.steps
+        for name in ("steps", "batch", "target_step"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise BimixInputError(f"{name} must be a positive integer, got {value!r}")
+        if self.rule not in RULES:
+            raise BimixInputError(f"unknown rule {self.rule!r}; expected one of {', '.join(RULES)}")
+        unknown = sorted(set(self.fit) - set(inspect.signature(BayesianBiMix).parameters))
+        if unknown:
+            raise BimixInputError(f"unknown fit option(s) {', '.join(unknown)}")
+        Preset.load(self.preset)
 
     # ------------------------------------------------------------------------------- paths
     @property

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from bimix_bayes.corpus import Corpus, build_embedded_corpus
+from bimix_bayes.errors import BimixInputError
 from bimix_bayes.study import Study, demo_design
 
 MICRO = """
@@ -95,3 +96,27 @@ def test_cli_demo_end_to_end_and_rerun_resumes(tmp_path, cli):
     assert again.code == 0, again.err
     assert again.out == first.out
     assert "[2/5] training" in again.err and "[1/5]" not in again.err
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    ({"rule": "greedy"}, "unknown rule 'greedy'"),
+    ({"steps": 0}, "steps must be a positive integer"),
+    ({"batch": 2.5}, "batch must be a positive integer"),
+    ({"fit": {"draw": 10}}, "unknown fit option"),
+    ({"preset": "nowhere.toml"}, "nowhere.toml"),
+])
+def test_study_settings_are_checked_before_any_work(tmp_path, corpus, preset, change, match):
+    settings = {"steps": 6, "batch": 2, "preset": preset, **change}
+    with pytest.raises(BimixInputError, match=match):
+        Study(tmp_path / "study", corpus, **settings)
+    assert not (tmp_path / "study").exists()
+
+
+def test_cli_loop_bad_input_is_one_line_and_writes_nothing(tmp_path, corpus, preset, cli):
+    base = ["loop", "--corpus", corpus.path, "--model", preset, "--steps", "6",
+            "--out", tmp_path / "study"]
+    cli(*base, "--rule", "greedy").assert_user_error("unknown rule 'greedy'")
+    cli(*base, "--rounds", "1", "--batch", "0").assert_user_error("batch must be a positive")
+    cli("loop", "--corpus", tmp_path / "nowhere", *base[3:]).assert_user_error(
+        "corpus directory not found")
+    assert not (tmp_path / "study").exists()
