@@ -353,7 +353,7 @@ class BayesianBiMix:
         nutpie mass-matrix adaptation ("low_rank" by default; "diag" is nutpie's own default).
     target_accept : float
         NUTS target acceptance rate. 0.95 rather than the usual 0.8: on the reference workload
-        it costs about 20 % more sampling time and removes the few divergences that 0.8 leaves
+        it costs about 15 % more sampling time and removes the few divergences that 0.8 leaves
         (benchmarks/results/target_accept.md).
     retry_target_accept : float or None
         When a NUTS fit diverges, sample once more at this target acceptance rate, reusing the
@@ -482,7 +482,7 @@ class BayesianBiMix:
         # On a design the data barely identify, smaller steps can diverge more: keep the better.
         if attempts[1]["n_divergent"] <= n_divergent:
             trace = second
-        used = attempts[trace is second]["target_accept"]
+        used = retry if trace is second else self.target_accept
         return trace, {"target_accept": used, "attempts": attempts}
 
     def _nutpie(self, target_accept: float) -> xr.DataTree:
