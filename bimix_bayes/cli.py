@@ -76,6 +76,9 @@ def fit(
         help="nuts (nutpie), pymc (PyMC's own NUTS), laplace (normal approximation at the "
              "mode), advi or fullrank_advi (variational; inaccurate on this model) (bayes).")]
     = "nuts",
+    target_accept: Annotated[float, typer.Option(
+        help="NUTS target acceptance rate; a fit that still diverges is resampled once at 0.99 "
+             "(bayes).")] = 0.95,
     progress: Annotated[bool, typer.Option(help="Show sampling progress (bayes).")] = True,
 ) -> None:
     """Fit the data-mixing law to observations and save the posterior.
@@ -106,10 +109,12 @@ def fit(
         from bimix_bayes.diagnostics import UntrustworthyFitWarning, summary_text
         from bimix_bayes.model import BayesianBiMix
 
+        estimator = BayesianBiMix(law=law, noise=noise, method=sampler, draws=draws, tune=tune,
+                                  chains=chains, seed=seed, target_accept=target_accept,
+                                  progressbar=progress)
+        estimator.check_settings()
         console.print(f"sampling {chains} chains x ({tune} tune + {draws} draws), {sampler}; "
                       "compiling the model first takes a while")
-        estimator = BayesianBiMix(law=law, noise=noise, method=sampler, draws=draws, tune=tune,
-                                  chains=chains, seed=seed, progressbar=progress)
         with warnings.catch_warnings():  # the summary below states every problem once
             warnings.simplefilter("ignore", UntrustworthyFitWarning)
             posterior = estimator.fit(obs).posterior_

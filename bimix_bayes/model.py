@@ -419,18 +419,26 @@ class BayesianBiMix:
             "priors": dataclasses.asdict(self.priors or Priors()),
         }
 
-    def fit(self, observations: Observations) -> BayesianBiMix:
-        """Sample the posterior of ``observations``; sets ``model_, trace_, posterior_``.
-
-        Warns with :class:`~bimix_bayes.diagnostics.UntrustworthyFitWarning` (and a remedy)
-        when the diagnostics fail.
-        """
+    def check_settings(self) -> None:
+        """Raise :class:`BimixInputError` for settings that cannot work (``fit`` calls it first)."""
         if self.method not in METHODS:
             raise BimixInputError(
                 f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
         for name in ("draws", "tune", "chains"):
             if int(getattr(self, name)) < (0 if name == "tune" else 1):
                 raise BimixInputError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("target_accept", "retry_target_accept"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < 1:
+                raise BimixInputError(f"{name} must be in (0, 1), got {value}")
+
+    def fit(self, observations: Observations) -> BayesianBiMix:
+        """Sample the posterior of ``observations``; sets ``model_, trace_, posterior_``.
+
+        Warns with :class:`~bimix_bayes.diagnostics.UntrustworthyFitWarning` (and a remedy)
+        when the diagnostics fail.
+        """
+        self.check_settings()
         self.design_ = design = Design.from_observations(observations)
         start = time.perf_counter()
         self.model_ = build_model(design, law=self.law, noise=self.noise, priors=self.priors)

@@ -58,6 +58,8 @@ def test_fit_errors_leave_nothing_behind(tmp_path, cli):
     cli("fit", OBS, "--method", "magic", "--out", out / "f.nc").assert_user_error(
         "--method must be bayes or leastsq")
     cli("fit", tmp_path / "none.csv", "--out", out / "f.nc").assert_user_error("file not found")
+    cli("fit", OBS, "--target-accept", "1.5", "--no-progress", "--out",
+        out / "f.nc").assert_user_error("target_accept must be in (0, 1)")
     assert only_files(out) == set()
 
 

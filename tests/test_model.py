@@ -218,6 +218,10 @@ def test_bad_settings_are_input_errors(problem):
         build_model(obs, law="nope")
     with pytest.raises(BimixInputError, match="draws must be positive"):
         BayesianBiMix(draws=0).fit(obs)
+    with pytest.raises(BimixInputError, match=r"target_accept must be in \(0, 1\), got 1.5"):
+        BayesianBiMix(target_accept=1.5).fit(obs)
+    with pytest.raises(BimixInputError, match="retry_target_accept must be in"):
+        BayesianBiMix(retry_target_accept=0.0).fit(obs)
 
 
 @pytest.mark.slow
