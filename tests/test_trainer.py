@@ -338,9 +338,17 @@ def _torchrun(corpus: Corpus, preset: Path, mix: Path, out: Path, distribute: st
            "--model", str(preset), "--steps", "20", "--corpus", str(corpus.path), "--out",
            str(out), "--eval-steps", "10,20", "--device", "cpu", "--no-progress", "--distribute",
            distribute]
-    done = subprocess.run(cmd, env={**ENV, "GLOO_SOCKET_IFNAME": "lo"}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # Its own session, so that a hang kills torchrun's workers too and still shows their output.
+    proc = subprocess.Popen(cmd, env={**ENV, "GLOO_SOCKET_IFNAME": "lo"}, cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        pytest.fail(f"torchrun hung for 240 s; its output:\n{output[-3000:]}")
+    assert proc.returncode == 0, output[-3000:]
 
 
 @pytest.mark.slow
