@@ -16,10 +16,6 @@ Writes benchmarks/results/accuracy_mixinglaws.md. Exits 0 with a message when th
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
-import shlex
 import sys
 import time
 import warnings
@@ -29,7 +25,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from leastsq_mixinglaws import markdown  # noqa: E402
-from mixinglaws_split import MAX_FIT_STEP, MIN_STEP, folds  # noqa: E402
+from mixinglaws_split import MAX_FIT_STEP, MIN_STEP, Clock, folds, has_data  # noqa: E402
 
 from bimix_bayes.errors import BimixInputError  # noqa: E402
 from bimix_bayes.leastsq import LeastSquaresFit  # noqa: E402
@@ -112,31 +108,17 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS, help="results markdown file")
     args = parser.parse_args()
-    if not (args.data / "data" / "3Mix").is_dir():
-        print(f"{args.data}: no mixinglaws data (expected data/3Mix/); nothing to benchmark")
+    if not has_data(args.data):
         return
     warnings.filterwarnings("ignore")
-    start = time.perf_counter()
-    load0 = os.getloadavg()
-
-    def say(text: str) -> None:
-        print(f"[{time.perf_counter() - start:6.0f} s] {text}", flush=True)
-
-    rows, fold_table = run(args.data, args.law, args.draws, args.tune, args.chains, say)
-    seconds = time.perf_counter() - start
+    clock = Clock()
+    rows, fold_table = run(args.data, args.law, args.draws, args.tune, args.chains, clock.say)
     result = table(rows)
     print(result.to_string(index=False))
-    load = os.getloadavg()
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     held = result[(result["target"] == "held-out mixture") & (result["domain"] == "all")]
     text = f"""# Bayesian BiMix vs least squares on the Data Mixing Laws 3-domain Pile runs
 
-- command: `{command}`
-- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC
-- machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores (`nproc`), load average at
-  start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, at end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}
-  (shared with other jobs)
-- total time: {seconds / 60:.1f} min for {len(fold_table)} folds (both methods)
+{clock.header(f" for {len(fold_table)} folds (both methods)")}
 - Bayesian fit: law `{args.law}`, normal noise, default priors, nutpie {args.chains} chains x
   {args.draws} draws (tune {args.tune}), target_accept 0.9, one compilation per setting
 

@@ -16,12 +16,7 @@ Exits 0 with a message when the data are absent.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
-import shlex
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -31,7 +26,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy_mixinglaws import run  # noqa: E402
 from leastsq_mixinglaws import markdown  # noqa: E402
-from mixinglaws_split import MAX_FIT_STEP, SETTINGS, load_setting  # noqa: E402
+from mixinglaws_split import MAX_FIT_STEP, SETTINGS, Clock, has_data, load_setting  # noqa: E402
 
 from bimix_bayes.metrics import mean_relative_error  # noqa: E402
 from bimix_bayes.validation import compare_laws  # noqa: E402
@@ -57,15 +52,11 @@ def main() -> None:
     settings = [args.setting] if args.setting else list(SETTINGS)
     out = args.out or RESULTS.with_name(
         f"transfer_vs_bimix{'_' + args.setting if args.setting else ''}.md")
-    if not (args.data / "data" / "3Mix").is_dir():
-        print(f"{args.data}: no mixinglaws data (expected data/3Mix/); nothing to benchmark")
+    if not has_data(args.data):
         return
     warnings.filterwarnings("ignore")
-    start = time.perf_counter()
-    load0 = os.getloadavg()
-
-    def say(text: str) -> None:
-        print(f"[{time.perf_counter() - start:6.0f} s] {text}", flush=True)
+    clock = Clock()
+    say = clock.say
 
     loo_rows, summaries = [], []
     for setting in settings:
@@ -101,18 +92,10 @@ def main() -> None:
                          "MRE %": round(100 * mean_relative_error(g["loss"], g["predicted"]), 2),
                          "90% band coverage": round(float(g["in90"].mean()), 3)})
         held_table = pd.DataFrame(held)
-    seconds = time.perf_counter() - start
-    load = os.getloadavg()
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     nl = "\n\n"
     text = f"""# Transfer law vs plain BiMix on the Data Mixing Laws 3-domain Pile runs
 
-- command: `{command}`
-- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC
-- machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores (`nproc`), load average at
-  start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, at end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}
-  (shared with other jobs)
-- total time: {seconds / 60:.1f} min
+{clock.header("")}
 - fits: normal noise, default priors, nutpie {args.chains} chains x {args.draws} draws
   (tune {args.tune}), checkpoints from 1000 on
 
