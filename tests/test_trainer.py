@@ -282,7 +282,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_observations(
     assert done.returncode == 0, done.stderr
     assert "resuming from step" in done.stderr
     assert out.read_text() == reference.read_text()
-    assert not list(ckpts.glob("*.pt"))  # finished runs clean up
+    assert not ckpts.exists()  # finished runs clean up, folder included
 
 
 # ---------------------------------------------------------------------------------- bad input
@@ -381,3 +381,13 @@ def test_one_mixture_per_rank_matches_sequential_runs(
     a = pd.read_csv(single).sort_values(key).reset_index(drop=True)
     b = pd.read_csv(tmp_path / "ranks.csv").sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)  # each run alone on one device: identical numbers
+
+
+def test_kept_checkpoints_stay_and_the_empty_folder_goes(corpus: Corpus, micro: Preset,
+                                                         tmp_path: Path) -> None:
+    mixtures = _mixtures(a=[0.6, 0.3, 0.1])
+    train(corpus, mixtures, micro, tmp_path / "kept.csv", steps=4, eval_steps=[4],
+          keep_checkpoints=True, progress=False)
+    assert (tmp_path / "kept.csv.ckpt" / "a-seed0.pt").is_file()
+    train(corpus, mixtures, micro, tmp_path / "plain.csv", steps=4, eval_steps=[4], progress=False)
+    assert not (tmp_path / "plain.csv.ckpt").exists()

@@ -240,6 +240,11 @@ def train(
                      console=console if layout.is_main or distribute == "mixtures" else None,
                      ).run()
         layout.barrier()
+        # Completed runs delete their checkpoints; the folder goes too when nothing is left in it
+        # (kept checkpoints stay). Not with one run per rank: another may still be writing there.
+        if layout.is_main and (distribute == "data" or layout.world_size == 1):
+            with contextlib.suppress(OSError):
+                ckpt_dir.rmdir()
     finally:
         layout.stop()
     # With one run per rank, other ranks may still be appending: this is the file as it is now.
