@@ -45,6 +45,12 @@ RULES = ("thompson", "info")
 Rule = Literal["thompson", "info"]
 
 
+def check_rule(rule: str) -> None:
+    """Raise :class:`BimixInputError` unless ``rule`` is one of :data:`RULES`."""
+    if rule not in RULES:
+        raise BimixInputError(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
+
+
 def suggest(
     post: Posterior,
     n: int,
@@ -104,8 +110,7 @@ def suggest(
         Unknown rule, ``n < 1``, ``n`` above the number of candidates, candidates with unknown or
         missing domains, or a posterior without draws; all before any work.
     """
-    if rule not in RULES:
-        raise BimixInputError(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
+    check_rule(rule)
     if int(n) != n or n < 1:
         raise BimixInputError(f"the batch size must be a positive integer, got {n}")
     if candidates is not None:

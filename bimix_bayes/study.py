@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,9 @@ from bimix_bayes.errors import BimixInputError
 from bimix_bayes.mixtures import read_mixtures, write_mixtures
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior
+
+if TYPE_CHECKING:  # the trainer (torch) is imported only when a study is built
+    from bimix_bayes.trainer.preset import Preset
 
 
 @dataclass
@@ -65,6 +68,11 @@ class Study:
         Training device (default: CUDA when available).
     progress : bool
         Show progress bars.
+
+    Attributes
+    ----------
+    preset_ : Preset
+        The preset, loaded (and so checked) on construction.
     """
 
     directory: str | os.PathLike[str]
@@ -78,6 +86,7 @@ class Study:
     seed: int = 0
     device: str | None = None
     progress: bool = True
+    preset_: Preset = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Every setting is checked here, before any work: a typo must not surface only after
@@ -85,7 +94,7 @@ class Study:
         import inspect
 
         from bimix_bayes.model import BayesianBiMix
-        from bimix_bayes.planner import RULES
+        from bimix_bayes.planner import check_rule
         from bimix_bayes.trainer.preset import Preset
 
         self.directory = Path(self.directory)
@@ -94,12 +103,12 @@ class Study:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise BimixInputError(f"{name} must be a positive integer, got {value!r}")
-        if self.rule not in RULES:
-            raise BimixInputError(f"unknown rule {self.rule!r}; expected one of {', '.join(RULES)}")
+        check_rule(self.rule)
         unknown = sorted(set(self.fit) - set(inspect.signature(BayesianBiMix).parameters))
         if unknown:
             raise BimixInputError(f"unknown fit option(s) {', '.join(unknown)}")
-        Preset.load(self.preset)
+        BayesianBiMix(**self.fit).check_settings()
+        self.preset_ = Preset.load(self.preset)
 
     # ------------------------------------------------------------------------------- paths
     @property
@@ -128,10 +137,9 @@ class Study:
     def train_round(self, k: int) -> Observations:
         """Train round ``k``'s mixtures (runs already complete are skipped, unfinished ones resume)."""
         from bimix_bayes.trainer.loop import train
-        from bimix_bayes.trainer.preset import Preset
 
         mixtures = read_mixtures(self.round_dir(k) / "mixtures.csv", domains=self.corpus.domains)
-        return train(self.corpus, mixtures, Preset.load(self.preset), self.observations_path,
+        return train(self.corpus, mixtures, self.preset_, self.observations_path,
                      steps=self.steps, seeds=self.seed, device=self.device, progress=self.progress)
 
     def fit_round(self, k: int) -> Posterior:
