@@ -25,7 +25,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from leastsq_mixinglaws import markdown  # noqa: E402
-from mixinglaws_split import MAX_FIT_STEP, MIN_STEP, Clock, folds, has_data  # noqa: E402
+from mixinglaws_split import MAX_FIT_STEP, MIN_STEP, folds, has_data  # noqa: E402
+from reporting import Clock, write_result  # noqa: E402
 
 from bimix_bayes.errors import BimixInputError  # noqa: E402
 from bimix_bayes.leastsq import LeastSquaresFit  # noqa: E402
@@ -149,8 +150,7 @@ Notes:
   the honest test of the bands.
 - Check the folds table for divergences and low ESS before trusting a fold's numbers.
 """
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    write_result(args.out, text)
     print(f"wrote {args.out}")
 
 

@@ -59,7 +59,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -67,6 +66,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
+from reporting import uptime, write_result  # noqa: E402
 from sklearn.ensemble import GradientBoostingRegressor  # noqa: E402
 
 from bimix_bayes import laws  # noqa: E402
@@ -457,7 +457,7 @@ def main() -> None:
             f"Per round, mean relative regret (%) over seeds:\n\n"
             f"```\n{per_round.to_string(float_format='{:.3g}'.format)}\n```\n")
         print(sections[-1], flush=True)
-    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    load = uptime()
     text = (f"# Closed-loop planning benchmark\n\n"
             f"- command: `OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/closed_loop.py "
             f"--worlds {args.worlds} --seeds {args.seeds} --draws {args.draws}"
@@ -471,7 +471,7 @@ def main() -> None:
             f"linear single-step law (`single-step-gaussian`); {args.draws} draws; cheap stand-ins "
             f"for the Bayesian model\n\n"
             + "\n".join(sections))
-    (args.results / "closed_loop.md").write_text(text)
+    write_result(args.results / "closed_loop.md", text)
 
 
 if __name__ == "__main__":

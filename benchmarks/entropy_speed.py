@@ -29,7 +29,6 @@ import gzip
 import os
 import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
@@ -37,6 +36,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse
 import threadpoolctl
+from reporting import uptime, write_result
 
 from bimix_bayes.corpus import Corpus, build_corpus
 from bimix_bayes.entropy import (
@@ -169,7 +169,7 @@ def main() -> None:
         "",
         f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
         f"- machine: {platform.processor() or platform.machine()}, nproc {os.cpu_count()}, "
-        f"load before: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}",
+        f"load before: {uptime()}",
         f"- command: `.venv/bin/python benchmarks/entropy_speed.py "
         f"{''.join(f'--corpus {p} ' for p in args.corpus)}"
         f"{'--standin ' if args.standin else ''}{'--bpe' if args.bpe else ''}`",
@@ -211,13 +211,12 @@ def main() -> None:
         "",
     ]
     lines.append(f"- load after: "
-                 f"{subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+                 f"{uptime()}")
     if args.standin or args.bpe or not args.corpus:
         lines.append("- standin-*: built from local Debian text in the `bimix-corpus/1` format "
                      f"({', '.join(SOURCES)}; up to {DOMAIN_BYTES / 1e6:.0f} MB of text each).")
     text = "\n".join(lines) + "\n"
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(text)
+    write_result(args.results, text)
     print(text)
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mixinglaws_split import MAX_FIT_STEP, MIN_STEP, folds  # noqa: E402
+from reporting import write_result  # noqa: E402
 
 from bimix_bayes.leastsq import LeastSquaresFit  # noqa: E402
 from bimix_bayes.metrics import mean_relative_error, predicted_rows, r2_log  # noqa: E402
@@ -120,8 +121,7 @@ Folds (MRE per fold and target):
 
 {markdown(summary)}
 """
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    write_result(args.out, text)
     print(f"wrote {args.out}")
 
 

@@ -6,8 +6,7 @@ the others on their checkpoints up to ``MAX_FIT_STEP``; it then predicts the hel
 every checkpoint and the fitted mixtures' checkpoints after ``MAX_FIT_STEP`` (extrapolation in
 steps). Checkpoints before ``MIN_STEP`` (learning-rate warm-up) are left out of everything.
 
-:func:`has_data` and :class:`Clock` are the data check, progress lines and results header the
-benchmarks on these data share.
+:func:`has_data` is the data check the benchmarks on these data share.
 
 Usage from another benchmark in this folder::
 
@@ -18,12 +17,6 @@ Usage from another benchmark in this folder::
 
 from __future__ import annotations
 
-import datetime
-import os
-import platform
-import shlex
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,28 +52,3 @@ def has_data(data_dir: Path) -> bool:
     print(f"{data_dir}: no mixinglaws data (expected data/3Mix/); nothing to benchmark")
     return False
 
-
-class Clock:
-    """Wall time and load since the benchmark started: progress lines and the results header."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.load0 = os.getloadavg()
-
-    @property
-    def seconds(self) -> float:
-        return time.perf_counter() - self.start
-
-    def say(self, text: str) -> None:
-        print(f"[{self.seconds:6.0f} s] {text}", flush=True)
-
-    def header(self, total: str) -> str:
-        """The command, date, machine and load lines of a results file, ending with ``total``."""
-        load, load0 = os.getloadavg(), self.load0
-        command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-        return f"""- command: `{command}`
-- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC
-- machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores (`nproc`), load average at
-  start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, at end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}
-  (shared with other jobs)
-- total time: {self.seconds / 60:.1f} min{total}"""

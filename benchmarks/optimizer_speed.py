@@ -25,13 +25,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
+from reporting import uptime, write_result  # noqa: E402
 from scipy import optimize as sopt  # noqa: E402
 
 from bimix_bayes.observations import Observations  # noqa: E402
@@ -112,7 +112,7 @@ def main() -> None:
         print(rows[-1], flush=True)
 
     table = pd.DataFrame(rows)
-    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    load = uptime()
     cmd = ("OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/optimizer_speed.py "
            f"--draws {args.draws} --domains {args.domains} --repeats {args.repeats}")
     text = f"""# Optimizer speed: {args.draws} draws x {args.domains} domains
@@ -137,8 +137,7 @@ The transfer posterior here has dense weights (every pair, up to 0.05): its Hess
 diagonal, so the per-draw projected Newton solver needs several iterations; without transfer the
 paper's Lagrange solution (`laws.summed_loss_optimum`) is exact and Newton only confirms it.
 """
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(text)
+    write_result(args.results, text)
     print(text)
 
 

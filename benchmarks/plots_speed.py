@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import subprocess
 import tempfile
 import time
 import tracemalloc
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from reporting import uptime, write_result
 
 from bimix_bayes import laws, plots
 from bimix_bayes.observations import Observations
@@ -89,15 +89,14 @@ def main() -> None:
             tracemalloc.stop()
             lines.append(f"| {name} | {wall:.2f} | {peak:.0f} |")
             print(lines[-1], flush=True)
-    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    load = uptime()
     text = (f"# Plot speed\n\nCommand: `.venv/bin/python benchmarks/plots_speed.py --draws {args.draws}`\n\n"
             f"Posterior: transfer law, 7 domains, 48 runs x 11 checkpoints, {post.n_samples} draws "
             f"(synthetic, built from draws). PNG written at 150 dpi.\n\n"
             f"Machine: {os.cpu_count()} cores; `uptime`: {load}; date: "
             f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC. The machine is shared, so wall "
             f"times are noisy upper bounds.\n\n" + "\n".join(lines) + "\n")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    write_result(args.out, text)
 
 
 if __name__ == "__main__":

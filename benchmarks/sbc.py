@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import subprocess
 import sys
 import time
 import warnings
@@ -31,6 +30,7 @@ import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from leastsq_mixinglaws import markdown  # noqa: E402
+from reporting import uptime, write_result  # noqa: E402
 
 from bimix_bayes.simulate import simulate_observations  # noqa: E402
 from bimix_bayes.validation import Refitter, coverage, rank_uniformity, sbc  # noqa: E402
@@ -91,7 +91,7 @@ def main() -> int:
     a = p.parse_args()
     warnings.filterwarnings("ignore")
     start = time.perf_counter()
-    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    load_at_start = uptime()
     obs, rng = design(8, a.seed)
     refit = Refitter(obs, draws=a.draws, tune=a.tune, chains=a.chains)
 
@@ -123,7 +123,7 @@ def main() -> int:
         "# Simulation-based calibration and held-out interval coverage",
         "",
         f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; machine: "
-        f"`nproc` = {os.cpu_count()}, `uptime` at start: `{uptime}`",
+        f"`nproc` = {os.cpu_count()}, `uptime` at start: `{load_at_start}`",
         f"- command: `.venv/bin/python {' '.join(['benchmarks/sbc.py', *sys.argv[1:]])}`",
         f"- design: {len(DOMAINS)} domains x 8 runs (Dirichlet(2)) x {len(STEPS)} checkpoints "
         f"({STEPS[0]}-{STEPS[-1]}), law bimix, normal noise, default priors; nutpie "
@@ -165,7 +165,7 @@ def main() -> int:
         markdown(table.round(3).reset_index()),
         "",
     ]
-    (a.out / "sbc.md").write_text("\n".join(lines))
+    write_result(a.out / "sbc.md", "\n".join(lines))
     say(f"wrote {a.out / 'sbc.md'} and {a.out / 'sbc_ranks.png'}")
     print("\n".join(lines))
     return 0

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import subprocess
 import sys
 import time
 import warnings
@@ -40,6 +39,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 sys.path.insert(0, str(Path(__file__).parent))
+from reporting import uptime, write_result  # noqa: E402
 from workload import reference_workload  # noqa: E402
 
 from bimix_bayes import laws  # noqa: E402
@@ -51,7 +51,7 @@ CONTRACT = ["log_c", "alpha", "u", "beta", "eps", "sigma", "sigma_run"]
 
 
 def load() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip().split(
+    return uptime().split(
         "load average:")[-1].strip()
 
 
@@ -261,8 +261,7 @@ def main() -> None:
                   "|---|---|---|---|"]
         lines += [f"| {v} | {z:.2f} | {c:.2f} | {s:.2f} |" for v, (z, c, s) in distance.items()]
     text = "\n".join(lines) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    write_result(args.out, text)
     print(text)
 
 

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from reporting import write_result
 from scipy.optimize import brentq
 
 from bimix_bayes import laws
@@ -85,8 +86,7 @@ def main() -> None:
 
 Largest difference between the two answers: {diff:.2e} (proportions).
 """
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    write_result(RESULTS, text)
     print(text)
 
 

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
+from reporting import write_result  # noqa: E402
 from workload import reference_workload  # noqa: E402
 
 from bimix_bayes.model import BayesianBiMix  # noqa: E402
@@ -89,8 +90,7 @@ def main() -> None:
         df.to_markdown(index=False, floatfmt=".3f"),
         "",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(text))
+    write_result(args.out, "\n".join(text))
     print("\n".join(text[:11]))
 
 

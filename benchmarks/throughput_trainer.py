@@ -31,12 +31,12 @@ import datetime
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
+from reporting import uptime, write_result
 
 from bimix_bayes.trainer import GPT, Preset
 
@@ -163,9 +163,9 @@ def main() -> None:
         peak, peak_text = cpu_peak_flops(torch.get_num_threads())
         if args.peak_tflops:
             peak, peak_text = args.peak_tflops * 1e12, f"{args.peak_tflops} TFLOP/s (given)"
-    load_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    load_before = uptime()
     rows = [r for name in args.presets.split(",") for r in bench_preset(name, args, device)]
-    load_after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    load_after = uptime()
 
     lines = [
         f"# Trainer throughput ({device.type})", "",
@@ -193,8 +193,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.results:
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(text)
+        write_result(args.results, text)
 
 
 if __name__ == "__main__":

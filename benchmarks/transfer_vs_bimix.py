@@ -26,7 +26,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy_mixinglaws import run  # noqa: E402
 from leastsq_mixinglaws import markdown  # noqa: E402
-from mixinglaws_split import MAX_FIT_STEP, SETTINGS, Clock, has_data, load_setting  # noqa: E402
+from mixinglaws_split import MAX_FIT_STEP, SETTINGS, has_data, load_setting  # noqa: E402
+from reporting import Clock, write_result  # noqa: E402
 
 from bimix_bayes.metrics import mean_relative_error  # noqa: E402
 from bimix_bayes.validation import compare_laws  # noqa: E402
@@ -117,8 +118,7 @@ held-out section below (exact refits without the mixture) is the evidence to go 
 
 {markdown(held_table)}
 """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    write_result(out, text)
     print(text)
     print(f"wrote {out}")
 
