@@ -389,5 +389,8 @@ def test_kept_checkpoints_stay_and_the_empty_folder_goes(corpus: Corpus, micro: 
     train(corpus, mixtures, micro, tmp_path / "kept.csv", steps=4, eval_steps=[4],
           keep_checkpoints=True, progress=False)
     assert (tmp_path / "kept.csv.ckpt" / "a-seed0.pt").is_file()
+    stale = tmp_path / "plain.csv.ckpt" / ".a-seed0.pt.x1y2z3.tmp"  # a write SIGKILL cut short
+    stale.parent.mkdir()
+    stale.write_bytes(b"half")
     train(corpus, mixtures, micro, tmp_path / "plain.csv", steps=4, eval_steps=[4], progress=False)
     assert not (tmp_path / "plain.csv.ckpt").exists()

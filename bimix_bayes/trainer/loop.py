@@ -241,8 +241,11 @@ def train(
                      ).run()
         layout.barrier()
         # Completed runs delete their checkpoints; the folder goes too when nothing is left in it
-        # (kept checkpoints stay). Not with one run per rank: another may still be writing there.
+        # (kept checkpoints stay), with any temporary file of a checkpoint write that a kill
+        # interrupted. Not with one run per rank: another may still be writing there.
         if layout.is_main and (distribute == "data" or layout.world_size == 1):
+            for stale in ckpt_dir.glob(".*.pt.*.tmp"):
+                stale.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 ckpt_dir.rmdir()
     finally:
