@@ -28,7 +28,7 @@ each strategy *recommends* a mixture; its simple regret is ``Lbar_true(recommend
     runs of the batch are random, since a point fit has one optimum; pool: its K best-predicted rows).
 ``planner-bayes-transfer`` (opt-in, continuous worlds)
     Thompson planner on the Bayesian model's transfer-law posterior
-    (``BayesianBiMix(law="transfer", method="laplace")``, about 20 s per fit on this machine).
+    (``BayesianBiMix(spec=ModelSpec(law="transfer"), method="laplace")``, about 20 s per fit on this machine).
 ``regmix-gbr``
     RegMix-style regression: scikit-learn gradient boosting from mixture to ``Lbar`` on all runs so
     far; trains and recommends its best-predicted mixtures (among 4096 random ones, or the pool).
@@ -69,7 +69,7 @@ import xarray as xr  # noqa: E402
 from reporting import uptime, write_result  # noqa: E402
 from sklearn.ensemble import GradientBoostingRegressor  # noqa: E402
 
-from bimix_bayes import laws  # noqa: E402
+from bimix_bayes.laws import bimix as laws  # noqa: E402
 from bimix_bayes.errors import BimixInputError  # noqa: E402
 from bimix_bayes.leastsq import LeastSquaresFit  # noqa: E402
 from bimix_bayes.observations import Observations  # noqa: E402
@@ -77,6 +77,7 @@ from bimix_bayes.optimizer import LossSurface, optimize  # noqa: E402
 from bimix_bayes.planner import suggest  # noqa: E402
 from bimix_bayes.plots import plot_regret  # noqa: E402
 from bimix_bayes.posterior import Posterior  # noqa: E402
+from bimix_bayes.spec import ModelSpec  # noqa: E402
 
 STRATEGIES = ("planner-thompson", "planner-info", "random", "leastsq-point", "regmix-gbr",
               "planner-bayes-transfer")
@@ -115,7 +116,7 @@ class SyntheticWorld:
         ds["transfer"] = (("chain", "draw", "domain", "source"), w[None, None])
         dummy = Observations.from_frame(pd.DataFrame(
             [dict(run="x", domain=s, proportion=1 / d, step=1, loss=1.0) for s in self.sources]))
-        self.truth = Posterior.from_draws(ds, dummy, law="transfer", method="truth",
+        self.truth = Posterior.from_draws(ds, dummy, spec=ModelSpec(law="transfer"), method="truth",
                                           s_ref=self.s_ref)
         self.surface = LossSurface(self.truth, self.step)
         _, best = self.surface.draw_optima(_simplex(self.sources))
@@ -220,7 +221,7 @@ def laplace_posterior(fit: LeastSquaresFit, n_draws: int, rng: np.random.Generat
         out["sigma"][:, j] = max(coef.loc[dom, "sigma"], 1e-4)
     ds = xr.Dataset({k: (("chain", "draw", "domain"), v[None]) for k, v in out.items()},
                     coords={"domain": list(coef.index)})
-    return Posterior.from_draws(ds, obs, law="bimix", method="laplace-leastsq", s_ref=s_ref)
+    return Posterior.from_draws(ds, obs, spec=ModelSpec(law="bimix"), method="laplace-leastsq", s_ref=s_ref)
 
 
 def single_step_posterior(obs: Observations, step: float, n_draws: int,
@@ -258,7 +259,7 @@ def single_step_posterior(obs: Observations, step: float, n_draws: int,
         out["eps"][:, j], out["sigma"][:, j] = eps, sigma
     ds = xr.Dataset({k: (("chain", "draw", "domain"), v[None]) for k, v in out.items()},
                     coords={"domain": domains})
-    return Posterior.from_draws(ds, obs, law="bimix", s_ref=step,
+    return Posterior.from_draws(ds, obs, spec=ModelSpec(law="bimix"), s_ref=step,
                                 method="single-step-ols" if rng is None else "single-step-gaussian")
 
 
@@ -337,7 +338,7 @@ def run_loop(world, strategy: str, seed: int, n_init: int, batch: int, budget: i
 
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        post = BayesianBiMix(law="transfer", method="laplace", draws=draws,
+                        post = BayesianBiMix(spec=ModelSpec(law="transfer"), method="laplace", draws=draws,
                                              chains=1, seed=seed).fit(obs).posterior_
                 else:
                     post = (laplace_posterior(fit, draws, rng) if world.pool is None

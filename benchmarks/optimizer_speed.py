@@ -37,6 +37,7 @@ from scipy import optimize as sopt  # noqa: E402
 from bimix_bayes.observations import Observations  # noqa: E402
 from bimix_bayes.optimizer import Constraints, LossSurface, optimize  # noqa: E402
 from bimix_bayes.posterior import Posterior  # noqa: E402
+from bimix_bayes.spec import ModelSpec  # noqa: E402
 
 
 def synthetic_posterior(n_draws: int, n_domains: int, law: str, seed: int = 0) -> Posterior:
@@ -60,7 +61,7 @@ def synthetic_posterior(n_draws: int, n_domains: int, law: str, seed: int = 0) -
     rows = [dict(run=f"r{i}", domain=d, proportion=m[j], step=1000, loss=3.0)
             for i, m in enumerate(mix) for j, d in enumerate(names)]
     obs = Observations.from_frame(pd.DataFrame(rows))
-    return Posterior.from_draws(ds, obs, law=law, method="synthetic", s_ref=1000.0)
+    return Posterior.from_draws(ds, obs, spec=ModelSpec(law=law), method="synthetic", s_ref=1000.0)
 
 
 def best_of(fn, repeats: int) -> float:
@@ -94,7 +95,7 @@ def main() -> None:
         # Naive baseline: SLSQP one draw at a time on a one-draw surface (50 draws, scaled).
         n_naive = 50
         singles = [LossSurface(Posterior.from_draws(post.draws.isel(draw=[k]), post.observations,
-                                                    law=law, method="one draw", s_ref=post.s_ref),
+                                                    spec=ModelSpec(law=law), method="one draw", s_ref=post.s_ref),
                                args.step) for k in range(n_naive)]
         t0 = time.perf_counter()
         gap = -np.inf

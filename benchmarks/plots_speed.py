@@ -25,6 +25,7 @@ from reporting import uptime, write_result
 from bimix_bayes import laws, plots
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior
+from bimix_bayes.spec import ModelSpec
 
 
 def build(n_domains: int = 7, n_runs: int = 48, n_draws: int = 1000, seed: int = 0) -> Posterior:
@@ -36,7 +37,7 @@ def build(n_domains: int = 7, n_runs: int = 48, n_draws: int = 1000, seed: int =
             "u": rng.normal(-1, 0.4, n_domains), "beta": rng.uniform(0.3, 0.7, n_domains),
             "eps": np.full(n_domains, 1e-3)}
     mix = rng.dirichlet(np.ones(n_domains), n_runs)
-    log_l = laws.log_loss(laws.effective_proportion(mix[:, None, :], eps=coef["eps"]),
+    log_l = laws.log_loss(mix[:, None, :] + coef["eps"],
                           np.asarray(steps, float)[None, :, None], s_ref=s_ref,
                           **{k: coef[k] for k in ("log_c", "alpha", "u", "beta")})
     log_l += 0.01 * rng.standard_normal(log_l.shape)
@@ -54,7 +55,7 @@ def build(n_domains: int = 7, n_runs: int = 48, n_draws: int = 1000, seed: int =
     w = np.abs(0.01 * rng.standard_normal((*shape, n_domains)))
     w[..., range(n_domains), range(n_domains)] = 0
     draws["transfer"] = ((*dims, "source"), w)
-    return Posterior.from_draws(draws, Observations.from_frame(rows), law="transfer", method="synthetic",
+    return Posterior.from_draws(draws, Observations.from_frame(rows), spec=ModelSpec(law="transfer"), method="synthetic",
                                 s_ref=s_ref)
 
 

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from reporting import uptime, write_result  # noqa: E402
 from workload import reference_workload  # noqa: E402
 
-from bimix_bayes import laws  # noqa: E402
+from bimix_bayes.laws import bimix as laws  # noqa: E402
 from bimix_bayes.diagnostics import mcmc_diagnostics  # noqa: E402
 from bimix_bayes.model import BayesianBiMix, build_model  # noqa: E402
 

@@ -23,7 +23,7 @@ import numpy as np
 from reporting import write_result
 from scipy.optimize import brentq
 
-from bimix_bayes import laws
+from bimix_bayes.laws import bimix as laws
 
 RESULTS = Path(__file__).resolve().parent / "results" / "summed_optimum_speed.md"
 N_DRAWS, N_DOMAINS, STEP, S_REF = 4000, 22, 5000.0, 1000.0

@@ -91,8 +91,6 @@ def fit(
 
     if method not in ("bayes", "leastsq"):
         raise BimixInputError(f"--method must be bayes or leastsq, got {method!r}")
-    if law not in ("bimix", "transfer"):
-        raise BimixInputError(f"--law must be bimix or transfer, got {law!r}")
     obs = Observations.read_csv(observations)
     if method == "leastsq":
         from bimix_bayes.leastsq import LeastSquaresFit
@@ -102,7 +100,7 @@ def fit(
                                   "for --law transfer")
         estimator = LeastSquaresFit().fit(obs)
         posterior = estimator.to_posterior()
-        summary = estimator.coefficients_[["log_c", "alpha", "u", "beta", "eps", "sigma"]]
+        summary = estimator.coefficients_[[*estimator.law.parameters, "sigma"]]
     else:
         import warnings
 
@@ -119,8 +117,9 @@ def fit(
             warnings.simplefilter("ignore", UntrustworthyFitWarning)
             posterior = estimator.fit(obs).posterior_
         console.print(summary_text(estimator.diagnostics_))
-        summary = posterior.draws[["log_c", "alpha", "u", "beta", "eps"]].mean(
-            ("chain", "draw")).to_dataframe()
+        per_domain = [k for k, dims in posterior.spec.law_component.parameters.items()
+                      if dims == ("domain",)]
+        summary = posterior.draws[per_domain].mean(("chain", "draw")).to_dataframe()
     posterior.save(out_path)
     out.print(summary.round(4).to_string())
     out.print(f"wrote {out_path} ({method}, law {law}, {len(posterior.domains)} domains)")
@@ -406,7 +405,7 @@ def _plan_inputs(post: Any, bounds: list[str] | None, available: list[str] | Non
                  max_epochs: float, tokens: float | None, weight: list[str] | None
                  ) -> tuple[Any, dict[str, float] | None]:
     """Constraints and target weights shared by ``optimize`` and ``suggest``."""
-    from bimix_bayes.optimizer import Constraints
+    from bimix_bayes.constraints import Constraints
 
     limits = {}
     for name, text in _domain_pairs(bounds, "--bounds").items():

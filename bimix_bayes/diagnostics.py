@@ -89,6 +89,19 @@ def mcmc_diagnostics(trace: xr.DataTree, var_names: Sequence[str] | None = None)
     return out
 
 
+def approximation_diagnostics(posterior: xr.Dataset, method: str, extra: dict[str, Any]
+                              ) -> dict[str, Any]:
+    """The verdict on an approximate fit (Laplace, ADVI): there are no MCMC diagnostics, so it is
+    unchecked unless its optimisation visibly failed."""
+    found = [f"the {method} optimisation did not converge ({extra['map_message']}); "
+             "use method='nuts'"] if not extra.get("map_converged", True) else []
+    if extra.get("hessian_positive_definite") is False:
+        found.append("the Hessian at the mode is not positive definite (a flat or saddle "
+                     "direction); use method='nuts'")
+    return {"chains": 1, "draws": int(posterior.sizes["draw"]), "approximate": True,
+            "trustworthy": None if not found else False, "problems": found}
+
+
 def problems(d: dict[str, Any]) -> list[str]:
     """Each failed check of :func:`mcmc_diagnostics`'s dict, with a concrete remedy."""
     found = []

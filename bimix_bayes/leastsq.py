@@ -35,17 +35,8 @@ from bimix_bayes.observations import Observations
 
 #: ``eps`` of a domain that no run left out (nothing to fit it on): small next to any real share.
 EPS_FLOOR = 1e-3
-#: Box of the solver: alpha > 0 keeps the summed-loss optimum defined.
-BOUNDS = {
-    "log_c": (-5.0, 5.0),
-    "alpha": (1e-6, 3.0),
-    "u": (-15.0, 15.0),
-    "beta": (1e-3, 5.0),
-    "log_eps": (np.log(1e-5), 0.0),
-}
-#: Starting points of the multi-start (every combination); log_c starts at the data's floor.
-STARTS = {"alpha": (0.05, 0.5), "u": (-1.0, 1.5), "beta": (0.3, 1.0), "log_eps": (np.log(1e-3),
-                                                                                 np.log(3e-2))}
+#: The law fitted: the paper's, whose component owns the solver's box and starts.
+LAW = laws.get("bimix")
 
 
 class LeastSquaresFit:
@@ -77,6 +68,9 @@ class LeastSquaresFit:
     >>> fit.eps
     0.001
     """
+
+    #: The law this estimator fits.
+    law = LAW
 
     def __init__(self, *, eps: Literal["auto"] | float = "auto", s_ref: float | None = None):
         self.eps = eps
@@ -116,15 +110,15 @@ class LeastSquaresFit:
         if len(y) <= n_params:
             raise BimixInputError(f"domain {domain!r} has {len(y)} evaluated rows; the least-squares "
                                   f"law needs more than {n_params}", path=source)
-        lower, upper = (np.array([BOUNDS[k][i] for k in names]) for i in (0, 1))
+        lower, upper = (np.array([LAW.least_squares_bounds[k][i] for k in names]) for i in (0, 1))
 
         def residuals(theta: np.ndarray) -> np.ndarray:
             p = dict(zip(names, theta, strict=True))
             eps = np.exp(p.pop("log_eps")) if fit_eps else fixed_eps
-            return laws.log_loss(r + eps, s, **p, s_ref=self.s_ref_) - y
+            return LAW.log_loss_at({**p, "eps": eps}, r + eps, s, self.s_ref_) - y
 
         best, converged = None, 0
-        grid = [STARTS[k] for k in names[1:]]
+        grid = [LAW.least_squares_starts[k] for k in names[1:]]
         for start in itertools.product(*grid):
             theta0 = np.clip(np.array([y.min() - 0.1, *start]), lower + 1e-9, upper - 1e-9)
             res = least_squares(residuals, theta0, bounds=(lower, upper), method="trf",
@@ -143,29 +137,29 @@ class LeastSquaresFit:
     def paper_coefficients(self) -> pd.DataFrame:
         """The paper's ``A, alpha, B, beta, C`` per domain (convention ``C = 1``; steps as given)."""
         c = self.coefficients_
-        paper = laws.to_paper(log_c=c["log_c"], alpha=c["alpha"], u=c["u"], beta=c["beta"],
-                              s_ref=self.s_ref_)
+        paper = LAW.paper_coefficients({k: c[k].to_numpy() for k in LAW.parameters}, self.s_ref_)
         return pd.DataFrame(paper, index=c.index)
 
     def to_posterior(self) -> Any:
         """The fit as a :class:`~bimix_bayes.posterior.Posterior` of one chain and one draw.
 
-        ``sigma`` is the per-domain residual scale, so ``predict(..., observation=True)`` adds the
-        fitted noise; there is no per-run effect.
+        ``sigma`` is the per-domain residual scale of normal noise, so ``predict(...,
+        observation=True)`` adds the fitted noise; there is no per-run effect (``sigma_run = 0``).
         """
         from bimix_bayes.posterior import Posterior
+        from bimix_bayes.spec import ModelSpec
 
-        c = self.coefficients_
-        names = ["log_c", "alpha", "u", "beta", "eps", "sigma"]
+        c = self.coefficients_.assign(sigma_run=0.0)
         draws = xr.Dataset(
             {k: (("chain", "draw", "domain"), c[k].to_numpy(dtype=float)[None, None, :])
-             for k in names},
+             for k in (*LAW.parameters, "sigma", "sigma_run")},
             coords={"chain": [0], "draw": [0], "domain": list(c.index)},
         )
         return Posterior.from_draws(
-            draws, self.observations_, law="bimix", method="leastsq", s_ref=self.s_ref_,
-            config={"eps": self.eps, "s_ref": self.s_ref_, "solver": "scipy least_squares trf"},
-            diagnostics={"cost": c["cost"].to_dict(), "n": c["n"].to_dict(),
+            draws, self.observations_, spec=ModelSpec(law=LAW.name, noise="normal"),
+            method="leastsq", s_ref=self.s_ref_,
+            diagnostics={"eps": self.eps, "solver": "scipy least_squares trf",
+                         "cost": c["cost"].to_dict(), "n": c["n"].to_dict(),
                          "starts_converged": c["starts_converged"].to_dict(),
                          "eps_fitted": c["eps_fitted"].to_dict(),
                          "n_proportions": c["n_proportions"].to_dict()},

@@ -11,8 +11,9 @@ Two acquisition rules, both judged on the target-weighted average loss ``Lbar`` 
     suggestion (with candidates: the probability that the candidate is the best one).
 ``info`` (value of information by reweighting draws)
     For each candidate, fantasise the observation a new run would give under a draw of the
-    posterior (the mean curve plus run and residual noise), reweight all draws by its likelihood
-    (importance sampling) and measure how much the *expected regret of the recommendation* falls:
+    posterior (the mean curve plus the fitted noise model's run offset and residual, sampled and
+    scored by :mod:`bimix_bayes.noise`), reweight all draws by its likelihood (importance
+    sampling) and measure how much the *expected regret of the recommendation* falls:
     ``E[Lbar(recommended) - min Lbar]`` before minus after. Score: that expected fall in nats. The
     batch is greedy: after each pick, the draws are reweighted by the expected observation there
     ("kriging believer") and the rest are rescored.
@@ -35,8 +36,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from bimix_bayes.constraints import Constraints
+from bimix_bayes.draws import shaped
 from bimix_bayes.errors import BimixInputError
-from bimix_bayes.optimizer import Constraints, LossSurface, resolve_constraints
+from bimix_bayes.optimizer import resolve_constraints
+from bimix_bayes.surface import LossSurface
 
 if TYPE_CHECKING:
     from bimix_bayes.posterior import Posterior
@@ -120,9 +124,6 @@ def suggest(
                                   f"{len(candidates)}")
     constraints = resolve_constraints(post, constraints)
     surface = LossSurface(post, step, weights, max_draws=max_draws, seed=seed)
-    if rule == "info" and surface.noise_sd is None:
-        raise BimixInputError("the info rule needs the posterior's noise scale (sigma) to "
-                              "fantasise observations; refit, or use rule='thompson'")
     if rule == "info" and surface.n_draws < 2:
         raise BimixInputError("the info rule weighs posterior draws against each other; this "
                               f"posterior ({post.method}) has one draw: use rule='thompson' or a "
@@ -238,7 +239,10 @@ def _info(surface: LossSurface, pool: np.ndarray, n: int, fantasies: int, min_di
     log_l = surface.log_losses(pool)  # (sample, candidate, domain)
     lbar = np.exp(log_l) @ surface.weights  # (sample, candidate)
     best = lbar.min(axis=1)  # each draw's best loss in the pool
-    sd = surface.noise_sd  # (sample, domain)
+    draws, noise = surface.draws, surface.draws.noise
+    # A fantasised run is a one-checkpoint curve: (..., step=1, domain) for the noise model.
+    against_all = shaped(draws.noise_params, lead=2)  # every draw against each fantasy
+    against_one = shaped(draws.noise_params, lead=1)  # every draw against one observation
     s = len(lbar)
     w = np.full(s, 1.0 / s)
     picked: list[int] = []
@@ -248,14 +252,14 @@ def _info(surface: LossSurface, pool: np.ndarray, n: int, fantasies: int, min_di
         regret_now = (w @ lbar).min() - w @ best
         # Fantasy j: draw a "true" world by its weight and simulate the new run's log-losses.
         truth = rng.choice(s, size=fantasies, p=w)
-        noise = rng.standard_normal((fantasies, log_l.shape[-1]))
+        deviation = draws.take(truth).noise_sample((fantasies, 1, log_l.shape[-1]), rng)[:, 0]
         gain = np.full(len(pool), -np.inf)
         for c in range(len(pool)):
             if c in picked or (picked and _tv(pool[picked], pool[c]).min() < min_distance):
                 continue
-            y = log_l[truth, c] + noise * sd[truth]  # (fantasy, domain)
-            z = (y[None] - log_l[:, None, c]) / sd[:, None]  # (sample, fantasy, domain)
-            loglik = -0.5 * np.einsum("sjd,sjd->sj", z, z) - np.log(sd).sum(-1)[:, None]
+            y = log_l[truth, c] + deviation  # (fantasy, domain)
+            resid = (y[None] - log_l[:, None, c])[:, :, None, :]  # (sample, fantasy, 1, domain)
+            loglik = noise.curve_log_likelihood(against_all, resid, 1.0).sum(-1)
             # Leave the true world out of the reweighting and judge the new recommendation in
             # it: an honest estimate of the regret after the run, which importance weights
             # collapsing onto the truth itself would make look like zero.
@@ -273,7 +277,8 @@ def _info(surface: LossSurface, pool: np.ndarray, n: int, fantasies: int, min_di
         scores.append(float(gain[pick]))
         # Kriging believer: condition on the expected observation at the pick.
         y = w @ log_l[:, pick]
-        loglik = -0.5 * (((y - log_l[:, pick]) / sd) ** 2).sum(-1) - np.log(sd).sum(-1)
+        loglik = noise.curve_log_likelihood(
+            against_one, (y - log_l[:, pick])[:, None, :], 1.0).sum(-1)
         w = w * np.exp(loglik - loglik.max())
         w /= w.sum()
     return np.array(picked), np.array(scores)

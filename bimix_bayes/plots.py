@@ -46,7 +46,6 @@ from matplotlib.tri import Triangulation
 from bimix_bayes._io import atomic_path
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.observations import Observations
-from bimix_bayes.posterior import COEFFICIENTS
 
 if TYPE_CHECKING:
     from bimix_bayes.posterior import Posterior
@@ -398,11 +397,14 @@ def plot_coefficients(
     >>> fig = plot_coefficients(post, path="coefficients.png")                  # doctest: +SKIP
     """
     draws = post.draws
-    var_names = list(COEFFICIENTS if var_names is None else var_names)
+    law = post.spec.law_component
+    if var_names is None:
+        var_names = [k for k, dims in law.parameters.items() if dims == ("domain",)]
+    var_names = list(var_names)
     bad = [v for v in var_names if v not in draws or set(draws[v].dims) != {"chain", "draw", "domain"}]
     if bad:
         raise BimixInputError(f"not a per-domain variable of this posterior: {', '.join(bad)}")
-    transfer = post.law == "transfer" and "transfer" in draws
+    transfer = "transfer" in law.parameters
     n = len(var_names) + transfer
     fig, axes = _grid(n, ncols=3, size=(4.0, 0.45 * len(post.domains) + 1.4), sharey=False)
     y = np.arange(len(post.domains))[::-1]
@@ -620,11 +622,9 @@ def plot_simplex(
 def _average_loss(post: Posterior, mixtures: pd.DataFrame, step: int) -> np.ndarray:
     """Mean-curve loss averaged over the evaluated domains: ``(sample, mixture)``.
 
-    Evaluated in blocks of mixtures: with the transfer law one block broadcasts over
-    ``(sample, mixture, domain, source)``, gigabytes for a whole grid.
+    Evaluated in blocks of mixtures: the draws of a whole grid take gigabytes.
     """
-    width = len(post.domains) * (len(post.sources) if post.law == "transfer" else 1)
-    block = max(1, _BLOCK // (post.n_samples * width))
+    block = max(1, _BLOCK // (post.n_samples * len(post.domains)))
     parts = [np.exp(post.log_loss_draws(mixtures.iloc[i:i + block], [step])[:, :, 0, :]).mean(-1)
              for i in range(0, len(mixtures), block)]
     return np.concatenate(parts, axis=1)

@@ -1,31 +1,38 @@
 """A fitted law as posterior draws, its netCDF file, and predictions from it.
 
-Every fitting method (least squares, NUTS, Pathfinder, ...) ends in a :class:`Posterior`: draws of the
-law's coefficients with dims ``(chain, draw, domain[, source])``, the observations it was fitted to, and
-the configuration. A least-squares fit is one chain of one draw. ``predict``, ``optimize`` and
-``suggest`` need nothing but this object, or the one netCDF file it saves to.
+Every fitting method (least squares, NUTS, Laplace, ...) ends in a :class:`Posterior`: draws of every
+model variable with dims ``(chain, draw, ...)``, the observations it was fitted to, the model spec
+(:class:`~bimix_bayes.spec.ModelSpec`: law, noise, priors) and the sampler settings. A least-squares
+fit is one chain of one draw. ``predict``, ``optimize`` and ``suggest`` need nothing but this object,
+or the one netCDF file it saves to.
 
-Variables in ``draws`` (the names every fitting method maps to):
+The file (format 2) is an ArviZ-native ``xarray.DataTree``; ArviZ's own functions accept it
+(``az.summary(tree)``, ``az.loo(tree)``, ``az.compare({...})``):
 
-========== ================================ ==============================================
-name       dims                             meaning
-========== ================================ ==============================================
-log_c      (chain, draw, domain)            log irreducible-part coefficient (see laws)
-alpha      (chain, draw, domain)            proportion exponent
-u          (chain, draw, domain)            log reducible/irreducible ratio at ``s_ref``
-beta       (chain, draw, domain)            step exponent
-eps        (chain, draw, domain)            proportion floor for untrained domains
-transfer   (chain, draw, domain, source)    cross-domain transfer weights (transfer law)
-sigma      (chain, draw, domain)            residual scale of log-loss within a run
-sigma_run  (chain, draw, domain)            scale of the per-run effect on log-loss
-nu         (chain, draw)                    Student-t degrees of freedom of the residual
-========== ================================ ==============================================
+================ ==========================================================================
+group            contents
+================ ==========================================================================
+posterior        every sampled variable (hyperparameters included) and the law's and noise's
+                 parameters (the names of :attr:`bimix_bayes.laws.Law.parameters` and
+                 :attr:`bimix_bayes.noise.Noise.parameters`)
+sample_stats     the sampler's per-draw statistics (``diverging``, ``energy``, ...)
+log_likelihood   ``log_loss`` (chain, draw, curve): the log-density of each observed (run,
+                 domain) curve with the run offset integrated out; ``curve`` is ``run|domain``
+observed_data    ``loss`` (run, domain, step) in nats per token, NaN where not evaluated
+constant_data    ``proportion`` (run, source): every run's mixture; extra observation columns
+                 (``tokens``, ``seed``, ...) as (run, domain, step), numbers where they are
+================ ==========================================================================
+
+Root attributes: ``file_format``, ``bimix_bayes_version``, ``method``, ``s_ref``, ``model_spec``
+and ``sampler_config`` (JSON), ``spec_id``, ``law``, ``noise`` and ``diagnostics`` (JSON).
 
 Examples
 --------
 >>> post = Posterior.load("fit.nc")                                       # doctest: +SKIP
 >>> pred = post.predict(mixtures, steps=[1000, 5000], prob=0.9)          # doctest: +SKIP
 >>> predictions_frame(pred).head()                                        # doctest: +SKIP
+>>> import arviz as az, xarray as xr                                      # doctest: +SKIP
+>>> az.loo(xr.open_datatree("fit.nc"))                                    # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,30 +49,32 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bimix_bayes import laws
 from bimix_bayes._io import atomic_path
+from bimix_bayes.draws import BLOCK, Draws, shaped
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.mixtures import validate_mixtures
+from bimix_bayes.noise import OBSERVED_NAME
 from bimix_bayes.observations import Observations
+from bimix_bayes.spec import ModelSpec
 
 #: Bumped whenever a file written by an older version can no longer be read correctly.
-FILE_FORMAT = 1
-COEFFICIENTS = ("log_c", "alpha", "u", "beta", "eps")
-LAWS = {"bimix": COEFFICIENTS, "transfer": (*COEFFICIENTS, "transfer")}
+FILE_FORMAT = 2
+#: Root attributes every file must have.
+REQUIRED_ATTRS = ("file_format", "bimix_bayes_version", "method", "s_ref", "model_spec")
+#: Groups every file must have.
+REQUIRED_GROUPS = ("posterior", "observed_data", "constant_data")
 
 
 @dataclass(frozen=True)
 class Posterior:
-    """Posterior draws of a data-mixing law, with the observations and configuration behind them.
+    """Posterior draws of a data-mixing law, with the observations and settings behind them.
 
     Build one with :meth:`from_draws` or :meth:`load`.
 
     Attributes
     ----------
     tree : xarray.DataTree
-        Groups ``posterior`` (the draws), ``observations`` and, when the sampler gave them,
-        ``sample_stats``; the root attributes hold law, method, ``s_ref``, configuration,
-        diagnostics and the package version.
+        The groups and attributes of the module docstring.
     """
 
     tree: xr.DataTree
@@ -76,51 +86,54 @@ class Posterior:
         draws: xr.Dataset,
         observations: Observations,
         *,
-        law: str,
+        spec: ModelSpec,
         method: str,
         s_ref: float,
-        config: dict[str, Any] | None = None,
+        sampler_config: dict[str, Any] | None = None,
         sample_stats: xr.Dataset | None = None,
         diagnostics: dict[str, Any] | None = None,
     ) -> Posterior:
-        """Wrap draws (dims ``chain, draw, ...``) named as in the module docstring."""
+        """Wrap draws (dims ``chain, draw, ...``) holding at least the spec's parameters.
+
+        The ``log_likelihood`` group is computed here, from the draws through the law and the
+        noise model of ``spec``.
+        """
         from bimix_bayes import __version__
 
-        _check_draws(draws, law, source="<draws>")
-        groups: dict[str, xr.Dataset] = {
-            "posterior": draws,
-            "observations": observations.to_dataset(),
-        }
+        _check_draws(draws, spec, source="<draws>")
+        observed, constant = _observation_groups(observations, list(draws["domain"].values))
+        groups = {"posterior": draws, "observed_data": observed, "constant_data": constant}
         if sample_stats is not None:
-            groups["sample_stats"] = sample_stats
+            groups["sample_stats"] = sample_stats[
+                [v for v, var in sample_stats.data_vars.items() if var.dims == ("chain", "draw")]]
         tree = xr.DataTree.from_dict(groups)
         tree.attrs.update(
-            file_format=FILE_FORMAT,
-            bimix_bayes_version=__version__,
-            law=law,
-            method=method,
-            s_ref=float(s_ref),
-            config=json.dumps(config or {}, sort_keys=True, default=str),
+            file_format=FILE_FORMAT, bimix_bayes_version=__version__, method=method,
+            s_ref=float(s_ref), law=spec.law, noise=spec.noise, spec_id=spec.id,
+            model_spec=json.dumps(spec.to_dict(), sort_keys=True),
+            sampler_config=json.dumps(sampler_config or {}, sort_keys=True),
             diagnostics=json.dumps(diagnostics or {}, sort_keys=True, default=_json_default),
         )
-        return cls(tree)
+        post = cls(tree)
+        tree["log_likelihood"] = xr.DataTree(post.curve_log_likelihood())
+        return post
 
     # ------------------------------------------------------------------------------ file
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write one netCDF file atomically (a crash leaves the old file or none, never half)."""
-        tree = self.tree.copy()
-        obs = tree["observations"].to_dataset()
-        # netCDF cannot hold object arrays mixing strings and NaN: store text, "" where absent.
-        for name, var in obs.data_vars.items():
-            if var.dtype == object:
-                obs[name] = var.fillna("").astype(str)
-        tree["observations"] = xr.DataTree(obs)
         with atomic_path(path) as tmp:
-            tree.to_netcdf(tmp, engine="netcdf4")
+            self.tree.to_netcdf(tmp, engine="netcdf4")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Posterior:
-        """Read a file written by :meth:`save`, refusing files this version cannot read."""
+        """Read a file written by :meth:`save`, refusing files this version cannot read.
+
+        Raises
+        ------
+        BimixInputError
+            Not a posterior file, another file format, a missing group or attribute, a spec
+            this version cannot rebuild, draws that do not match the spec, or non-finite draws.
+        """
         path = Path(path)
         if not path.is_file():
             raise BimixInputError("file not found", path=path)
@@ -130,32 +143,56 @@ class Posterior:
         except (OSError, ValueError) as exc:
             raise BimixInputError(f"not a readable netCDF posterior file ({exc})", path=path) from None
         fmt = tree.attrs.get("file_format")
-        if fmt is None or "law" not in tree.attrs:
+        if fmt is None:
             raise BimixInputError("not a bimix-bayes posterior file (no file_format attribute)",
                                   path=path)
-        if int(fmt) != FILE_FORMAT:
+        if str(fmt) != str(FILE_FORMAT):
             raise BimixInputError(
                 f"written by bimix-bayes {tree.attrs.get('bimix_bayes_version', '?')} in file format "
-                f"{fmt}; this version reads format {FILE_FORMAT}: refit with `bimix fit`",
-                path=path)
-        if "posterior" not in tree.children or "observations" not in tree.children:
-            raise BimixInputError("the file lacks its posterior or observations group", path=path)
-        _check_draws(tree["posterior"].to_dataset(), tree.attrs["law"], source=str(path))
+                f"{fmt}; this version reads format {FILE_FORMAT}: refit the observations with "
+                "`bimix fit OBS.csv --out FIT.nc`", path=path)
+        missing = [a for a in REQUIRED_ATTRS if a not in tree.attrs]
+        missing += [f"group {g}" for g in REQUIRED_GROUPS if g not in tree.children]
+        if missing:
+            raise BimixInputError(f"the posterior file lacks {', '.join(missing)}: it is damaged; "
+                                  "refit with `bimix fit`", path=path)
+        try:
+            spec = ModelSpec.from_dict(json.loads(tree.attrs["model_spec"]))
+            float(tree.attrs["s_ref"])
+        except (ValueError, TypeError) as exc:
+            raise BimixInputError(f"the file's model spec cannot be rebuilt by this version: {exc}",
+                                  path=path) from None
+        for name in ("law", "noise"):
+            if tree.attrs.get(name, getattr(spec, name)) != getattr(spec, name):
+                raise BimixInputError(f"the file's {name} attribute ({tree.attrs[name]!r}) "
+                                      f"contradicts its model spec ({getattr(spec, name)!r})",
+                                      path=path)
+        _check_draws(tree["posterior"].to_dataset(), spec, source=str(path))
         return cls(tree)
 
     # ------------------------------------------------------------------------------ accessors
     @property
     def draws(self) -> xr.Dataset:
-        """The posterior draws, dims ``(chain, draw, ...)``."""
+        """Every posterior variable, dims ``(chain, draw, ...)``."""
         return self.tree["posterior"].to_dataset()
 
-    @property
+    @cached_property
+    def spec(self) -> ModelSpec:
+        """The model spec: law, noise and priors."""
+        return ModelSpec.from_dict(json.loads(self.tree.attrs["model_spec"]))
+
+    @cached_property
     def observations(self) -> Observations:
         """The observations the law was fitted to."""
-        ds = self.tree["observations"].to_dataset()
-        for name, var in ds.data_vars.items():
-            if var.dtype.kind in "US":
-                ds[name] = var.where(var != "")
+        observed = self.tree["observed_data"].to_dataset()
+        constant = self.tree["constant_data"].to_dataset()
+        ds = constant[["proportion"]].drop_vars("domain", errors="ignore").rename(source="domain")
+        ds["loss"] = observed["loss"].reindex(domain=ds["domain"])
+        extras = [v for v in constant.data_vars if v != "proportion"]
+        for name in extras:
+            var = constant[name].reindex(domain=ds["domain"])
+            ds[name] = var.where(var != "") if var.dtype.kind in "US" else var
+        ds.attrs.update(source=observed.attrs.get("source", "<posterior>"), extra_columns=extras)
         return Observations.from_dataset(ds)
 
     @property
@@ -165,7 +202,11 @@ class Posterior:
 
     @property
     def law(self) -> str:
-        return str(self.tree.attrs["law"])
+        return self.spec.law
+
+    @property
+    def noise(self) -> str:
+        return self.spec.noise
 
     @property
     def method(self) -> str:
@@ -176,8 +217,9 @@ class Posterior:
         return float(self.tree.attrs["s_ref"])
 
     @property
-    def config(self) -> dict[str, Any]:
-        return json.loads(self.tree.attrs.get("config", "{}"))
+    def sampler_config(self) -> dict[str, Any]:
+        """The sampler settings of a Bayesian fit; empty for other methods."""
+        return json.loads(self.tree.attrs.get("sampler_config", "{}"))
 
     @property
     def diagnostics(self) -> dict[str, Any]:
@@ -196,11 +238,20 @@ class Posterior:
     @property
     def sources(self) -> list[str]:
         """Every training domain a mixture must give a proportion for."""
-        return [str(d) for d in self.tree["observations"]["domain"].values]
+        return [str(d) for d in self.tree["constant_data"]["source"].values]
 
     @property
     def n_samples(self) -> int:
         return int(self.draws.sizes["chain"] * self.draws.sizes["draw"])
+
+    @cached_property
+    def _draws(self) -> Draws:
+        return Draws.from_dataset(self.draws, self.spec.law_component,
+                                  self.spec.noise_component, self.s_ref, self.sources)
+
+    def samples(self) -> Draws:
+        """The sample-first view of the draws (:class:`~bimix_bayes.draws.Draws`)."""
+        return self._draws
 
     # ------------------------------------------------------------------------------ prediction
     def mixtures_frame(self, mixtures: pd.DataFrame, source: str = "<mixtures>") -> pd.DataFrame:
@@ -208,28 +259,48 @@ class Posterior:
         return validate_mixtures(mixtures.rename_axis("mixture").reset_index(),
                                  domains=self.sources, source=source)
 
-    def _stacked(self, name: str) -> np.ndarray:
-        return self.draws[name].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
-
     def log_loss_draws(self, mixtures: pd.DataFrame, steps: Sequence[float]) -> np.ndarray:
         """Mean-curve log-loss for every draw: array ``(sample, mixture, step, domain)``.
 
         ``mixtures`` is a wide table (index ``mixture``, one column per training domain).
         """
-        mix = mixtures[self.sources].to_numpy(dtype=float)  # (M, S)
-        own = mixtures[self.domains].to_numpy(dtype=float)  # (M, D)
-        p = {name: self._stacked(name)[:, None, None, :] for name in COEFFICIENTS}
-        transfer = None
-        if self.law == "transfer":
-            transfer = self._stacked("transfer")[:, None, None, :, :]  # (N, 1, 1, D, S)
-        r_eff = laws.effective_proportion(
-            own[None, :, None, :], eps=p["eps"], mixture=mix[None, :, None, :], transfer=transfer
-        )
-        steps_arr = np.asarray(steps, dtype=float)[None, None, :, None]
-        return laws.log_loss(
-            r_eff, steps_arr, log_c=p["log_c"], alpha=p["alpha"], u=p["u"], beta=p["beta"],
-            s_ref=self.s_ref,
-        )
+        return self.samples().log_loss(mixtures[self.sources].to_numpy(dtype=float), steps)
+
+    def curve_log_likelihood(self) -> xr.Dataset:
+        """Log-density of each observed (run, domain) curve under every draw.
+
+        The unit PSIS-LOO leaves out (a whole curve, the run offset integrated out by the noise
+        model); stored as the file's ``log_likelihood`` group.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``log_loss`` (chain, draw, curve), ``curve`` labelled ``run|domain``; float32.
+        """
+        draws = self.samples()
+        obs = self.tree["observed_data"]["loss"].transpose("run", "step", "domain")
+        observed = np.log(obs.to_numpy())  # (run, step, domain)
+        mask = np.isfinite(observed)
+        mixtures = self.tree["constant_data"]["proportion"].sel(source=list(self.sources))
+        steps = obs["step"].to_numpy()
+        width = observed.size * max(getattr(draws.noise, "QUADRATURE_NODES", 1), len(self.sources))
+        chunk = max(1, BLOCK // max(width, 1))
+        parts = []
+        for i in range(0, draws.n, chunk):
+            part = draws.take(np.arange(i, min(i + chunk, draws.n)))
+            resid = np.where(mask, observed, 0.0) - part.log_loss(mixtures.to_numpy(), steps)
+            parts.append(draws.noise.curve_log_likelihood(
+                shaped(part.noise_params, lead=2), resid, mask.astype(float)))
+        ll = np.concatenate(parts).astype(np.float32)  # (sample, run, domain)
+        runs, domains = obs["run"].to_numpy(), obs["domain"].to_numpy()
+        keep = mask.any(axis=1)  # (run, domain) curves with an observation
+        ri, di = np.nonzero(keep)
+        chains, n_draw = self.draws.sizes["chain"], self.draws.sizes["draw"]
+        values = ll[:, ri, di].reshape(chains, n_draw, len(ri))
+        labels = [f"{runs[r]}|{domains[d]}" for r, d in zip(ri, di, strict=True)]
+        return xr.Dataset({OBSERVED_NAME: (("chain", "draw", "curve"), values)},
+                          coords={"chain": self.draws["chain"].values,
+                                  "draw": self.draws["draw"].values, "curve": labels})
 
     def predict(
         self,
@@ -252,8 +323,8 @@ class Posterior:
             Probability mass of the equal-tailed interval ``[lower, upper]``.
         observation : bool
             False: uncertainty of the mean loss curve. True: the loss a new training run would
-            report, adding the per-run effect and the residual noise; draws are then repeated
-            up to ``min_samples`` so that a point fit (one draw) still gets a noise band.
+            report, adding the noise model's run offset and residual scatter; draws are then
+            repeated up to ``min_samples`` so that a point fit (one draw) still gets a noise band.
         seed : int
             Seeds the noise draws when ``observation`` is True.
 
@@ -270,17 +341,20 @@ class Posterior:
         if not steps or min(steps) <= 0:
             raise BimixInputError(f"steps must be positive integers, got {steps}")
         mixtures = self.mixtures_frame(mixtures)
-        log_l = self.log_loss_draws(mixtures, steps)  # (N, M, T, D)
+        draws = self.samples()
+        log_l = draws.log_loss(mixtures[self.sources].to_numpy(dtype=float), steps)  # (N, M, T, D)
         if observation:
             reps = -(-min_samples // len(log_l))
-            noise = self._noise_draws((reps, *log_l.shape), seed)  # every draw gets reps noises
-            log_l = (log_l[None] + noise).reshape(-1, *log_l.shape[1:])
+            repeated = draws.take(np.tile(np.arange(draws.n), reps))
+            rng = np.random.default_rng(seed)
+            log_l = np.tile(log_l, (reps, 1, 1, 1)) + repeated.noise_sample(
+                (repeated.n, *log_l.shape[1:]), rng)
         loss = np.exp(log_l).transpose(0, 1, 3, 2)  # (N, M, D, T)
         tail = (1 - prob) / 2
         lower, median, upper = np.quantile(loss, [tail, 0.5, 1 - tail], axis=0)
         dims = ("mixture", "domain", "step")
         coords = {"mixture": list(mixtures.index), "domain": self.domains, "step": steps}
-        pred = xr.Dataset(
+        return xr.Dataset(
             {
                 "loss_draws": (("sample", *dims), loss),
                 "mean": (dims, loss.mean(axis=0)),
@@ -291,24 +365,6 @@ class Posterior:
             coords=coords,
             attrs={"prob": prob, "observation": int(observation), "units": "nats per token"},
         )
-        return pred
-
-    def _noise_draws(self, shape: tuple[int, ...], seed: int) -> np.ndarray:
-        """Per-run effect (constant along steps) plus residual noise: ``(rep, sample, M, T, D)``."""
-        rng = np.random.default_rng(seed)
-        reps, n, m, t, d = shape
-        noise = np.zeros(shape)
-        if "sigma_run" in self.draws:
-            sd_run = self._stacked("sigma_run")[:, None, None, :]
-            noise += rng.standard_normal((reps, n, m, 1, d)) * sd_run
-        if "sigma" in self.draws:
-            sd = self._stacked("sigma")[:, None, None, :]
-            if "nu" in self.draws:
-                nu = self._stacked("nu")[:, None, None, None]
-                noise += rng.standard_t(np.broadcast_to(nu, shape)) * sd
-            else:
-                noise += rng.standard_normal(shape) * sd
-        return noise
 
 
 def predictions_frame(pred: xr.Dataset) -> pd.DataFrame:
@@ -324,16 +380,45 @@ def write_predictions(pred: xr.Dataset, path: str | os.PathLike[str]) -> None:
         predictions_frame(pred).to_csv(tmp, index=False, float_format="%.6g")
 
 
-def _check_draws(draws: xr.Dataset, law: str, source: str) -> None:
-    if law not in LAWS:
-        raise BimixInputError(f"unknown law {law!r}; expected one of {', '.join(LAWS)}", path=source)
-    missing = [v for v in LAWS[law] if v not in draws]
+def _observation_groups(observations: Observations, domains: list[str]
+                        ) -> tuple[xr.Dataset, xr.Dataset]:
+    """``observed_data`` (the losses of the evaluated domains) and ``constant_data`` (mixtures
+    and extra columns, numbers where every value is one)."""
+    ds = observations.to_dataset()
+    observed = xr.Dataset({"loss": ds["loss"].sel(domain=domains).astype(float)},
+                          attrs={"source": str(ds.attrs.get("source", "<observations>")),
+                                 "units": "nats per token"})
+    constant = xr.Dataset({"proportion": ds["proportion"].rename(domain="source")})
+    for name in ds.attrs.get("extra_columns", []):
+        var = ds[name].sel(domain=domains)
+        numbers = pd.to_numeric(pd.Series(var.to_numpy().ravel()), errors="coerce")
+        given = pd.Series(var.to_numpy().ravel()).notna()
+        if (numbers.notna() == given).all():
+            constant[name] = var.copy(data=numbers.to_numpy(float).reshape(var.shape))
+        else:  # netCDF cannot hold object arrays mixing strings and NaN: text, "" where absent
+            constant[name] = var.fillna("").astype(str)
+    return observed, constant
+
+
+def _check_draws(draws: xr.Dataset, spec: ModelSpec, source: str) -> None:
+    """The draws hold the spec's parameters with their dims, at least one draw, all finite."""
+    wanted = {**spec.law_component.parameters, **spec.noise_component.parameters}
+    missing = [v for v in wanted if v not in draws]
     if missing:
         raise BimixInputError(
-            f"the posterior of law {law!r} lacks variable(s) {', '.join(missing)}: it comes from a "
-            "different model; refit with `bimix fit`", path=source)
+            f"the posterior of law {spec.law!r} with {spec.noise} noise lacks variable(s) "
+            f"{', '.join(missing)}: it comes from a different model; refit with `bimix fit`",
+            path=source)
+    wrong = [v for v, dims in wanted.items() if draws[v].dims != ("chain", "draw", *dims)]
+    if wrong:
+        raise BimixInputError(f"posterior variable(s) {', '.join(wrong)} have the wrong dims; "
+                              "refit with `bimix fit`", path=source)
     if draws.sizes.get("chain", 0) * draws.sizes.get("draw", 0) == 0:
         raise BimixInputError("the posterior holds no draws", path=source)
+    bad = [v for v in wanted if not np.isfinite(draws[v].to_numpy()).all()]
+    if bad:
+        raise BimixInputError(f"the posterior's {', '.join(bad)} hold non-finite draws; refit "
+                              "with `bimix fit`", path=source)
 
 
 def _json_default(value: Any) -> Any:

@@ -1,6 +1,7 @@
-"""Observations simulated from the BiMix law with known coefficients (tests, examples, recovery).
+"""Observations simulated from a law with known coefficients (tests, examples, recovery).
 
-Each run's log-loss curve is the law's plus a per-run offset (constant along the run: seed and data
+Each run's log-loss curve is the law's mean curve (:mod:`bimix_bayes.laws`) plus the normal noise
+model's deviation (:mod:`bimix_bayes.noise`): a per-run offset (constant along the run: seed and data
 order) plus independent residual noise at each checkpoint, the minimum noise model of DESIGN §3.
 
 Examples
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from bimix_bayes import laws
+from bimix_bayes import laws, noise
 from bimix_bayes.observations import Observations
 
 
@@ -34,13 +35,15 @@ def simulate_observations(
     noise_sd: float = 0.0,
     run_sd: float = 0.0,
     seed: int = 0,
+    law: str = "bimix",
 ) -> Observations:
     """Simulate the tidy observations of training every mixture and evaluating at ``steps``.
 
     Parameters
     ----------
     coefficients : pandas.DataFrame
-        Index ``domain`` (the evaluated domains); columns ``log_c, alpha, u, beta, eps``.
+        Index ``domain`` (the evaluated domains); one column per per-domain parameter of the law
+        (``log_c, alpha, u, beta, eps`` for BiMix).
     mixtures : pandas.DataFrame
         Index run name; one column per training domain (a superset of the evaluated domains);
         rows sum to 1. Training domains without coefficients get proportion-only rows.
@@ -52,20 +55,21 @@ def simulate_observations(
         Residual sd of log-loss per checkpoint and sd of the per-run log-loss offset.
     seed : int
         Seed of the noise.
+    law : str
+        A registered law whose parameters are all per domain.
     """
     rng = np.random.default_rng(seed)
     c = coefficients
     domains = list(c.index)
+    component = laws.get(law)
+    params = {k: c[k].to_numpy(dtype=float) for k in component.parameters}
     own = mixtures[domains].to_numpy(dtype=float)[:, None, :]  # (run, 1, domain)
+    mix = mixtures.to_numpy(dtype=float)[:, None, :]
     s = np.asarray(steps, dtype=float)[None, :, None]  # (1, step, 1)
-    log_l = laws.log_loss(
-        laws.effective_proportion(own, eps=c["eps"].to_numpy()), s,
-        log_c=c["log_c"].to_numpy(), alpha=c["alpha"].to_numpy(), u=c["u"].to_numpy(),
-        beta=c["beta"].to_numpy(), s_ref=s_ref,
-    )
-    n_runs, n_steps, n_dom = log_l.shape
-    log_l = (log_l + run_sd * rng.standard_normal((n_runs, 1, n_dom))
-             + noise_sd * rng.standard_normal(log_l.shape))
+    log_l = component.log_loss(params, own, mix, s, s_ref)  # (run, step, domain)
+    log_l = log_l + noise.get("normal").sample(
+        {"sigma": np.full(len(domains), noise_sd), "sigma_run": np.full(len(domains), run_sd)},
+        log_l.shape, rng)
     rows = []
     for i, run in enumerate(mixtures.index):
         for dom in mixtures.columns:

@@ -15,11 +15,15 @@ import pytest
 import scipy.stats
 import xarray as xr
 
+from bimix_bayes import laws
 from bimix_bayes.diagnostics import UntrustworthyFitWarning, mcmc_diagnostics, summary_text
 from bimix_bayes.errors import BimixInputError
-from bimix_bayes.model import BayesianBiMix, Design, _curve_logp, build_model, prior_predictive
+from bimix_bayes.model import BayesianBiMix, Design, build_model, prior_predictive
+from bimix_bayes.noise import normal_curve_logp
+from bimix_bayes.noise import get as get_noise
 from bimix_bayes.posterior import Posterior
 from bimix_bayes.simulate import simulate_observations
+from bimix_bayes.spec import ModelSpec
 
 STEPS = [200, 400, 800, 1600, 3200]
 
@@ -61,17 +65,47 @@ def fitted_transfer(problem):
 
 
 def test_curve_logp_matches_multivariate_normal():
-    """The marginalised run offset equals the exact compound-symmetric normal density."""
+    """The marginalised run offset equals the exact compound-symmetric normal density, in numpy
+    (the noise component) and PyTensor (the model's likelihood) alike."""
+    import pytensor.tensor as pt
+
     rng = np.random.default_rng(0)
     mu, sigma, sigma_run = rng.normal(size=4), 0.3, 0.7
     value = rng.normal(size=4)
     mask = np.array([1.0, 1.0, 0.0, 1.0])
-    got = _curve_logp(value, mu, sigma, sigma_run, mask).eval()
     keep = mask > 0
     cov = sigma**2 * np.eye(3) + sigma_run**2 * np.ones((3, 3))
     want = scipy.stats.multivariate_normal(mu[keep], cov).logpdf(value[keep])
-    np.testing.assert_allclose(got, want, rtol=1e-10)
-    assert _curve_logp(value, mu, sigma, sigma_run, np.zeros(4)).eval() == pytest.approx(0.0)
+    params = {"sigma": np.array([sigma]), "sigma_run": np.array([sigma_run])}
+    got = get_noise("normal").curve_log_likelihood(params, (value - mu)[:, None], mask[:, None])
+    np.testing.assert_allclose(got, [want], rtol=1e-10)
+    e = (value - mu) * mask
+    tensor = normal_curve_logp(pt.constant(mask.sum()), pt.constant(e.sum()),
+                               pt.constant((e**2).sum()), sigma, sigma_run, xp=pt).eval()
+    np.testing.assert_allclose(tensor, want, rtol=1e-10)
+    empty = get_noise("normal").curve_log_likelihood(params, value[:, None], np.zeros((4, 1)))
+    assert empty == pytest.approx([0.0])
+
+
+@pytest.mark.parametrize("resid", [[0.01, -0.02, 0.05], [0.01, -0.02, 0.15], [0.04]])
+def test_student_curve_likelihood_integrates_the_run_offset(resid):
+    """Gauss-Hermite over the run offset against adaptive quadrature of the same integral
+    (an outlying checkpoint and a one-point curve included)."""
+    from scipy import integrate
+
+    sigma, sigma_run, nu = 0.02, 0.03, 4.0
+    resid = np.array(resid)
+
+    def integrand(o: float) -> float:
+        return scipy.stats.norm.pdf(o, 0, sigma_run) * np.prod(
+            scipy.stats.t.pdf(resid - o, nu, scale=sigma))
+
+    want = np.log(integrate.quad(integrand, -0.3, 0.3, points=[0.0], limit=200)[0])
+    params = {"sigma": np.array([sigma]), "sigma_run": np.array([sigma_run]),
+              "nu": np.array(nu)}
+    got = get_noise("student").curve_log_likelihood(params, resid[:, None],
+                                                    np.ones((len(resid), 1)))
+    assert got[0] == pytest.approx(want, abs=1e-5)
 
 
 def test_prior_predictive_is_plausible(problem):
@@ -87,7 +121,7 @@ def test_prior_predictive_is_plausible(problem):
 
 def test_build_model_names_and_student_noise(problem):
     obs, _, _ = problem
-    model = build_model(obs, law="transfer", noise="student")
+    model = build_model(obs, ModelSpec(law="transfer", noise="student"))
     assert {"log_c", "alpha", "u", "beta", "eps", "sigma", "sigma_run", "transfer", "nu"} <= set(
         model.named_vars)
     assert model["log_loss"].ndim == 1  # Student-t: one entry per observed cell
@@ -196,7 +230,32 @@ def test_posterior_round_trip_predicts_the_same(fitted, tmp_path):
     b = again.predict(mix, steps=[500, 4000], prob=0.9)
     xr.testing.assert_allclose(a[["mean", "lower", "upper"]], b[["mean", "lower", "upper"]])
     assert again.diagnostics == post.diagnostics
-    assert again.config["law"] == "bimix" and again.method == "nuts"
+    assert again.spec == ModelSpec() and again.method == "nuts"
+    assert again.tree.attrs["spec_id"] == ModelSpec().id
+    rebuilt = BayesianBiMix.from_posterior(path)
+    made = BayesianBiMix(draws=500, tune=500, chains=2, seed=3)
+    assert rebuilt.spec() == made.spec() and rebuilt.sampler_config() == made.sampler_config()
+
+
+def test_the_file_is_arviz_native_and_agrees_with_the_printed_verdict(fitted, tmp_path):
+    """az.summary, az.loo and az.compare work on the saved file; its worst R-hat and ESS are the
+    ones the fit reports."""
+    import arviz as az
+
+    path = tmp_path / "post.nc"
+    fitted.posterior_.save(path)
+    tree = xr.open_datatree(path)
+    assert {"posterior", "sample_stats", "log_likelihood", "observed_data",
+            "constant_data"} <= set(tree.children)
+    assert {"log_alpha_tau", "u_tau", "level", "sigma_run"} <= set(tree["posterior"].data_vars)
+    summary = az.summary(tree)
+    d = fitted.diagnostics_
+    assert float(summary["r_hat"].max()) == pytest.approx(d["max_rhat"], abs=0.006)
+    assert float(summary["ess_bulk"].min()) == pytest.approx(d["min_ess_bulk"], rel=0.02)
+    loo = az.loo(tree)
+    assert np.asarray(loo.pareto_k).size == int(tree["log_likelihood"].sizes["curve"])
+    table = az.compare({"a": tree, "b": tree})
+    assert set(table.index) == {"a", "b"}
 
 
 @pytest.mark.slow
@@ -215,8 +274,12 @@ def test_bad_settings_are_input_errors(problem):
     with pytest.raises(BimixInputError, match="unknown method"):
         BayesianBiMix(method="magic").fit(obs)
     with pytest.raises(BimixInputError, match="unknown law"):
-        build_model(obs, law="nope")
-    with pytest.raises(BimixInputError, match="draws must be positive"):
+        build_model(obs, ModelSpec(law="nope"))
+    with pytest.raises(BimixInputError, match="unknown noise"):
+        BayesianBiMix(noise="cauchy").fit(obs)
+    with pytest.raises(BimixInputError, match="tune must be a positive integer"):
+        BayesianBiMix(tune=0).fit(obs)
+    with pytest.raises(BimixInputError, match="draws must be a positive integer"):
         BayesianBiMix(draws=0).fit(obs)
     with pytest.raises(BimixInputError, match=r"target_accept must be in \(0, 1\), got 1.5"):
         BayesianBiMix(target_accept=1.5).fit(obs)
@@ -251,3 +314,69 @@ def test_laplace_is_close_to_nuts(problem, fitted):
         nuts = fitted.posterior_.draws[name]
         gap = abs(lap.posterior_.draws[name].mean(("chain", "draw")) - nuts.mean(("chain", "draw")))
         assert float((gap / nuts.std(("chain", "draw"))).max()) < 1.0, name
+
+
+class _PowerLaw(laws.Law):
+    """A law registered only here: ``log L = a - alpha log(r + eps) - beta log(s / s_ref)``."""
+
+    name = "test-power"
+    summary = "pure power law in share and steps (tests only)"
+    parameters = {"a": ("domain",), "alpha": ("domain",), "beta": ("domain",),
+                  "eps": ("domain",)}
+
+    def build(self, design, priors):
+        import pymc as pm
+
+        return {"a": pm.Normal("a", 1.0, 1.0, dims="domain"),
+                "alpha": pm.LogNormal("alpha", np.log(0.08), 0.75, dims="domain"),
+                "beta": pm.LogNormal("beta", np.log(0.1), 0.75, dims="domain"),
+                "eps": pm.LogNormal("eps", np.log(1e-3), 1.0, dims="domain")}
+
+    def effective_proportion(self, params, own, mixture, xp=np):
+        return own + params["eps"]
+
+    def log_loss_at(self, params, r_eff, steps, s_ref, xp=np):
+        return params["a"] - params["alpha"] * xp.log(r_eff) - params["beta"] * xp.log(steps / s_ref)
+
+    def d_log_loss(self, params, r_eff, step, s_ref):
+        return -params["alpha"] / r_eff, params["alpha"] / r_eff**2
+
+
+@pytest.fixture
+def power_law(monkeypatch):
+    law = _PowerLaw()
+    monkeypatch.setitem(laws.base._REGISTRY, law.name, law)
+    return law
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::bimix_bayes.diagnostics.UntrustworthyFitWarning")
+def test_a_law_registered_in_one_module_fits_predicts_optimizes_and_suggests(problem, power_law,
+                                                                             tmp_path):
+    """Adding a law is one class and one registration: everything downstream asks the law."""
+    from bimix_bayes.optimizer import optimize
+    from bimix_bayes.planner import suggest
+    from bimix_bayes.surface import LossSurface
+
+    obs, _, _ = problem
+    est = BayesianBiMix(law=power_law.name, draws=200, tune=300, chains=2, seed=0).fit(obs)
+    est.posterior_.save(tmp_path / "power.nc")
+    post = Posterior.load(tmp_path / "power.nc")
+    assert set(post.draws.data_vars) >= {"a", "alpha", "beta", "eps", "sigma", "sigma_run"}
+    mix = obs.mixtures().iloc[:2]
+    pred = post.predict(mix, [400, 1600], observation=True)
+    assert bool((pred["mean"].sel(step=1600) < pred["mean"].sel(step=400)).all())
+    # The surface's gradient comes from the law's derivative: check it by finite differences.
+    surface = LossSurface(post, 1600)
+    x = np.array([0.3, 0.3, 0.4])
+    _, grad = surface.average_grad(x)
+    h = 1e-6
+    for j in range(3):
+        step = np.zeros(3)
+        step[j] = h
+        fd = (surface.average(x + step) - surface.average(x - step)) / (2 * h)
+        np.testing.assert_allclose(grad[:, j], fd, rtol=1e-5, atol=1e-9)
+    plan = optimize(post, 1600)
+    assert plan.summary()["gain_mean"] >= -1e-9
+    for rule in ("thompson", "info"):
+        assert len(suggest(post, 2, 1600, rule=rule, max_draws=100, pool_size=16)) == 2

@@ -6,10 +6,11 @@ import pytest
 import xarray as xr
 from scipy import optimize as sopt
 
-from bimix_bayes import laws
+from bimix_bayes.laws import bimix as laws
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.optimizer import Constraints, LossSurface, optimize
 from bimix_bayes.posterior import Posterior
+from bimix_bayes.spec import ModelSpec
 from bimix_bayes.simulate import simulate_observations
 
 SOURCES = ["web", "code", "math", "books"]  # books is trained on but never evaluated
@@ -36,6 +37,7 @@ def posterior(n_draws=400, spread=0.05, transfer=None, seed=0, sigma=0.02):
     draws["alpha"] = draws["alpha"] * np.exp(spread * rng.standard_normal(shape))
     draws["log_c"] = draws["log_c"] + spread * rng.standard_normal(shape)
     draws["sigma"] = np.full(shape, sigma)
+    draws["sigma_run"] = np.zeros(shape)
     ds = xr.Dataset({k: (("chain", "draw", "domain"), v) for k, v in draws.items()},
                     coords={"domain": DOMAINS})
     law = "bimix"
@@ -44,7 +46,7 @@ def posterior(n_draws=400, spread=0.05, transfer=None, seed=0, sigma=0.02):
                           np.broadcast_to(transfer, (1, n_draws, *transfer.shape)).copy())
         ds = ds.assign_coords(source=SOURCES)
         law = "transfer"
-    return Posterior.from_draws(ds, observations(), law=law, method="synthetic", s_ref=S_REF)
+    return Posterior.from_draws(ds, observations(), spec=ModelSpec(law=law), method="synthetic", s_ref=S_REF)
 
 
 def true_average(mix):
@@ -165,7 +167,7 @@ def test_prob_improvement_matches_a_hand_computed_case():
     base = posterior(n_draws=5, spread=0.0)
     draws = base.draws.copy()
     draws["alpha"].loc[{"domain": "code"}] = alpha_code[None, :]
-    post = Posterior.from_draws(draws, base.observations, law="bimix", method="synthetic",
+    post = Posterior.from_draws(draws, base.observations, spec=ModelSpec(law="bimix"), method="synthetic",
                                 s_ref=S_REF)
     reference = pd.Series([0.45, 0.1, 0.45, 0.0], index=SOURCES)
     res = optimize(post, STEP, reference=reference)

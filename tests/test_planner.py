@@ -12,6 +12,7 @@ from bimix_bayes.observations import Observations
 from bimix_bayes.optimizer import Constraints
 from bimix_bayes.planner import initial_design, suggest
 from bimix_bayes.posterior import Posterior
+from bimix_bayes.spec import ModelSpec
 
 SOURCES = ["web", "code", "math"]
 STEP, S_REF = 2000.0, 1000.0
@@ -26,19 +27,18 @@ def _observations() -> Observations:
     return Observations.from_frame(pd.DataFrame(rows))
 
 
-def _posterior(alpha_code: np.ndarray, sigma: float | None = 0.01, spread: float = 0.0
-               ) -> Posterior:
+def _posterior(alpha_code: np.ndarray, sigma: float = 0.01, spread: float = 0.0) -> Posterior:
     n = len(alpha_code)
     rng = np.random.default_rng(0)
     shape = (1, n, len(SOURCES))
     draws = {k: np.array(v) + np.zeros(shape) for k, v in BASE.items()}
     draws["alpha"][..., 1] = alpha_code
     draws["log_c"] = draws["log_c"] + spread * rng.standard_normal(shape)
-    if sigma is not None:
-        draws["sigma"] = np.full(shape, sigma)
+    draws["sigma"] = np.full(shape, sigma)
+    draws["sigma_run"] = np.zeros(shape)
     ds = xr.Dataset({k: (("chain", "draw", "domain"), v) for k, v in draws.items()},
                     coords={"domain": SOURCES})
-    return Posterior.from_draws(ds, _observations(), law="bimix", method="synthetic", s_ref=S_REF)
+    return Posterior.from_draws(ds, _observations(), spec=ModelSpec(law="bimix"), method="synthetic", s_ref=S_REF)
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +134,6 @@ def test_bad_requests_fail_before_any_work(post):
         suggest(post, 0, STEP)
     with pytest.raises(BimixInputError, match="unknown domain column"):
         suggest(post, 1, STEP, candidates=cand.assign(wiki=0.0))
-    with pytest.raises(BimixInputError, match="needs the posterior's noise scale"):
-        suggest(_posterior(np.array([0.1, 0.2]), sigma=None), 1, STEP, rule="info")
     with pytest.raises(BimixInputError, match="has one draw"):
         suggest(_posterior(np.array([0.1])), 1, STEP, rule="info")
 

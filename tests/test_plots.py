@@ -7,10 +7,12 @@ import xarray as xr
 from matplotlib.collections import PolyCollection
 from matplotlib.container import ErrorbarContainer
 
-from bimix_bayes import laws, plots
+from bimix_bayes import plots
+from bimix_bayes.laws import bimix as laws
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior
+from bimix_bayes.spec import ModelSpec
 
 DOMAINS = ["web", "code", "math", "books"]
 TRUE = pd.DataFrame({"log_c": [1.0, 0.5, 0.7, 0.9], "alpha": [0.05, 0.12, 0.1, 0.08],
@@ -26,7 +28,7 @@ def _observations(coef: pd.DataFrame, n_runs: int, seed: int, prefix: str = "run
     """Runs of random mixtures evaluated with the law, plus run effect and residual noise."""
     rng = np.random.default_rng(seed)
     mix = rng.dirichlet(np.ones(len(coef)), n_runs)
-    r_eff = laws.effective_proportion(mix[:, None, :], eps=coef["eps"].to_numpy())
+    r_eff = mix[:, None, :] + coef["eps"].to_numpy()
     log_l = laws.log_loss(r_eff, np.array(STEPS, float)[None, :, None], s_ref=S_REF,
                           **{k: coef[k].to_numpy() for k in ("log_c", "alpha", "u", "beta")})
     if noise:
@@ -62,7 +64,7 @@ def observations() -> Observations:
 
 @pytest.fixture(scope="module")
 def posterior(observations) -> Posterior:
-    return Posterior.from_draws(_draws(TRUE, 100, 0.03, seed=1), observations, law="bimix",
+    return Posterior.from_draws(_draws(TRUE, 100, 0.03, seed=1), observations, spec=ModelSpec(law="bimix"),
                                 method="test", s_ref=S_REF)
 
 
@@ -73,7 +75,7 @@ def transfer_posterior(observations) -> Posterior:
     w[..., range(4), range(4)] = 0.0
     draws["transfer"] = xr.DataArray(w, dims=("chain", "draw", "domain", "source"),
                                      coords={"domain": DOMAINS, "source": DOMAINS})
-    return Posterior.from_draws(draws, observations, law="transfer", method="test", s_ref=S_REF)
+    return Posterior.from_draws(draws, observations, spec=ModelSpec(law="transfer"), method="test", s_ref=S_REF)
 
 
 def _written(path) -> bool:
@@ -84,7 +86,7 @@ def _written(path) -> bool:
 def point_posterior(observations) -> Posterior:
     """A least-squares-like fit: one draw, with the noise scales."""
     return Posterior.from_draws(_draws(TRUE, 1, 0.0, seed=0).isel(chain=[0]), observations,
-                                law="bimix", method="leastsq", s_ref=S_REF)
+                                spec=ModelSpec(law="bimix"), method="leastsq", s_ref=S_REF)
 
 
 # ------------------------------------------------------------------------------ prediction
@@ -171,7 +173,7 @@ def test_predicted_vs_observed_of_an_exact_point_fit_lies_on_the_diagonal(observ
     exact = _observations(TRUE, n_runs=4, seed=5, prefix="held", noise=False)
     draws = _draws(TRUE, 1, 0.0, seed=0).isel(chain=[0])
     point = Posterior.from_draws(draws.drop_vars(["sigma", "sigma_run"]), observations,
-                                 law="bimix", method="leastsq", s_ref=S_REF)
+                                 spec=ModelSpec(law="bimix"), method="leastsq", s_ref=S_REF)
     fig = plots.plot_predicted_vs_observed(point, exact)
     (ax,) = fig.axes
     for bars in ax.containers:
@@ -224,7 +226,7 @@ def symmetric_posterior() -> Posterior:
     coef = pd.DataFrame({"log_c": 1.0, "alpha": 0.1, "u": -0.5, "beta": 0.5, "eps": 1e-3},
                         index=["a", "b", "c"])
     obs = _observations(coef, n_runs=5, seed=4)
-    return Posterior.from_draws(_draws(coef, 1, 0.0, seed=0).isel(chain=[0]), obs, law="bimix",
+    return Posterior.from_draws(_draws(coef, 1, 0.0, seed=0).isel(chain=[0]), obs, spec=ModelSpec(law="bimix"),
                                 method="test", s_ref=S_REF)
 
 

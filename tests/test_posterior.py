@@ -1,14 +1,18 @@
 """The posterior file and draw-based prediction: what predict, optimize and suggest rely on."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
-from bimix_bayes import laws
+from bimix_bayes.laws import bimix as laws
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior, predictions_frame
+from bimix_bayes.spec import ModelSpec
 
 DOMAINS = ["web", "code", "math"]
 TRUE = {"log_c": 1.0, "alpha": 0.1, "u": 0.5, "beta": 0.6, "eps": 0.01}
@@ -44,7 +48,7 @@ def _draws(n_draw: int, rng: np.random.Generator, spread: float = 0.0) -> xr.Dat
 @pytest.fixture(scope="module")
 def posterior(observations: Observations) -> Posterior:
     return Posterior.from_draws(_draws(200, np.random.default_rng(1), spread=0.01), observations,
-                                law="bimix", method="test", s_ref=200, diagnostics={"rhat": 1.0})
+                                spec=ModelSpec(law="bimix"), method="test", s_ref=200, diagnostics={"rhat": 1.0})
 
 
 def test_save_load_round_trip_predicts_the_same(posterior, observations, tmp_path):
@@ -53,6 +57,7 @@ def test_save_load_round_trip_predicts_the_same(posterior, observations, tmp_pat
     loaded = Posterior.load(path)
     assert (loaded.law, loaded.method, loaded.s_ref) == ("bimix", "test", 200.0)
     assert loaded.diagnostics == {"rhat": 1.0}
+    assert loaded.tree["constant_data"]["seed"].dtype.kind == "f"  # numbers stay numbers
     canonical = lambda f: f.sort_values(["run", "domain", "step"]).reset_index(drop=True)  # noqa: E731
     pd.testing.assert_frame_equal(canonical(loaded.observations.frame.astype({"seed": int})),
                                   canonical(observations.frame), check_dtype=False)
@@ -64,7 +69,7 @@ def test_save_load_round_trip_predicts_the_same(posterior, observations, tmp_pat
 
 def test_point_posterior_reproduces_the_law(observations):
     draws = _draws(1, np.random.default_rng(0)).isel(chain=[0])
-    post = Posterior.from_draws(draws, observations, law="bimix", method="leastsq", s_ref=200)
+    post = Posterior.from_draws(draws, observations, spec=ModelSpec(law="bimix"), method="leastsq", s_ref=200)
     pred = post.predict(observations.mixtures(), [100, 200, 400])
     frame = observations.frame
     for _, row in frame.iterrows():
@@ -86,8 +91,8 @@ def test_transfer_lowers_loss_of_an_untrained_domain(observations):
     draws = _draws(1, np.random.default_rng(0)).isel(chain=[0])
     transfer = xr.DataArray(np.full((1, 1, 3, 3), 0.1), dims=("chain", "draw", "domain", "source"),
                             coords={"domain": DOMAINS, "source": DOMAINS})
-    plain = Posterior.from_draws(draws, observations, law="bimix", method="t", s_ref=200)
-    moved = Posterior.from_draws(draws.assign(transfer=transfer), observations, law="transfer",
+    plain = Posterior.from_draws(draws, observations, spec=ModelSpec(law="bimix"), method="t", s_ref=200)
+    moved = Posterior.from_draws(draws.assign(transfer=transfer), observations, spec=ModelSpec(law="transfer"),
                                  method="t", s_ref=200)
     mix = pd.DataFrame({"web": [1.0], "code": [0.0], "math": [0.0]}, index=["only-web"])
     a = plain.predict(mix, [200])["mean"].sel(domain="math").item()
@@ -108,12 +113,29 @@ def test_load_refuses_other_files_with_a_clear_message(posterior, tmp_path):
     with pytest.raises(BimixInputError, match="file format 99"):
         Posterior.load(future)
 
-    other = tmp_path / "other.nc"
-    tree = posterior.tree.copy()
-    tree.attrs["law"] = "transfer"
-    Posterior(tree).save(other)
-    with pytest.raises(BimixInputError, match="lacks variable.*transfer"):
-        Posterior.load(other)
+    def tampered(name: str, edit) -> Path:
+        tree = posterior.tree.copy()
+        edit(tree)
+        Posterior(tree).save(tmp_path / name)
+        return tmp_path / name
+
+    transfer_spec = json.dumps({**json.loads(posterior.tree.attrs["model_spec"]), "law": "transfer"})
+    cases = {
+        "lacks variable.*transfer": lambda t: t.attrs.update(model_spec=transfer_spec,
+                                                             law="transfer"),
+        "law attribute .*contradicts": lambda t: t.attrs.update(law="transfer"),
+        "lacks s_ref": lambda t: t.attrs.pop("s_ref"),
+        "file format abc": lambda t: t.attrs.update(file_format="abc"),
+        "file format 1; .*refit": lambda t: t.attrs.update(file_format=1),
+        "unknown law 'nope'": lambda t: t.attrs.update(model_spec=transfer_spec.replace(
+            '"transfer"', '"nope"')),
+        "non-finite draws": lambda t: t["posterior"].dataset["alpha"].values.__setitem__(
+            (0, 0, 0), np.nan),
+        "lacks group observed_data": lambda t: t.__delitem__("observed_data"),
+    }
+    for message, edit in cases.items():
+        with pytest.raises(BimixInputError, match=message):
+            Posterior.load(tampered("bad.nc", edit))
 
     with pytest.raises(BimixInputError, match="file not found"):
         Posterior.load(tmp_path / "missing.nc")
@@ -129,7 +151,7 @@ def test_predict_rejects_mixtures_with_unknown_or_missing_domains(posterior):
 
 def test_a_point_fit_still_gets_an_observation_band(observations):
     draws = _draws(1, np.random.default_rng(0)).isel(chain=[0])
-    post = Posterior.from_draws(draws, observations, law="bimix", method="leastsq", s_ref=200)
+    post = Posterior.from_draws(draws, observations, spec=ModelSpec(law="bimix"), method="leastsq", s_ref=200)
     pred = post.predict(observations.mixtures(), [200], prob=0.9, observation=True)
     width = (pred["upper"] - pred["lower"]) / pred["median"]
     # 90% of N(0, sqrt(0.05^2 + 0.02^2)) in log space: about 2 * 1.645 * 0.054 = 0.18 wide.

@@ -1,6 +1,6 @@
-"""The BiMix law in an identifiable parameterisation, shared by every backend.
+"""The BiMix law (Ge et al., arXiv 2405.14908) in an identifiable parameterisation.
 
-The paper (Ge et al., arXiv 2405.14908, eq. 4) writes the validation loss of domain i as
+The paper (eq. 4) writes the validation loss of domain i as
 
     L_i(r_i, s) = A_i / r_i^alpha_i * (B_i / s^beta_i + C_i)
 
@@ -8,17 +8,19 @@ which is not identifiable: scaling A_i up and B_i, C_i down gives the same curve
 
     log L_i = log_c_i - alpha_i * log(r_eff_i) + softplus(u_i - beta_i * log(s / s_ref))
 
-with the effective proportion ``r_eff_i = r_i + eps_i + sum_j w_ij r_j`` (``eps_i`` keeps a domain
-that was not trained on at a finite loss; ``w`` is the optional cross-domain transfer matrix of the
-transfer law) and ``s_ref`` a reference step that makes ``u_i`` the log ratio of the reducible to the
-irreducible part of the loss at ``s_ref``. Under the convention ``C_i = 1`` the paper's coefficients are
+with the effective proportion ``r_eff_i = r_i + eps_i`` (``eps_i`` keeps a domain that was not
+trained on at a finite loss) and ``s_ref`` a reference step that makes ``u_i`` the log ratio of the
+reducible to the irreducible part of the loss at ``s_ref``. Under the convention ``C_i = 1`` the
+paper's coefficients are
 
     A_i = exp(log_c_i),   B_i = exp(u_i) * s_ref ** beta_i,   C_i = 1.
 
 :func:`log_loss` takes an array module (``numpy`` or ``pytensor.tensor``) so the least-squares fit,
 the PyMC model and the optimizer evaluate one and the same expression. :func:`to_paper` and
 :func:`from_paper` convert to and from the paper's coefficients; :func:`summed_loss_optimum` is the
-paper's optimal mixture.
+paper's optimal mixture. :class:`BiMix` is the law as a component of the Bayesian model
+(:mod:`bimix_bayes.laws.base`): its priors, the parameterisation it samples and its derivatives.
+The transfer law (:mod:`bimix_bayes.laws.transfer`) extends it.
 
 Examples
 --------
@@ -29,37 +31,17 @@ Examples
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from bimix_bayes.errors import BimixInputError
+from bimix_bayes.laws.base import Law, Params
 
-
-def effective_proportion(
-    own: Any, *, eps: Any = 0.0, mixture: Any = None, transfer: Any = None, xp: ModuleType = np
-) -> Any:
-    """Effective proportion ``r_i + eps_i + sum_j w_ij r_j``.
-
-    Parameters
-    ----------
-    own : array (..., domain)
-        Each evaluated domain's own share of the mixture.
-    eps : array (domain,) or scalar
-        Floor that keeps zero-proportion domains finite.
-    mixture : array (..., source), optional
-        The whole mixture over every training domain (needed with ``transfer``).
-    transfer : array (..., domain, source), optional
-        Non-negative transfer weights ``w_ij`` from source j to domain i (zero on i's own source).
-        Leading dimensions broadcast against ``mixture``'s, so a stack of posterior draws works.
-    xp : module
-        ``numpy`` or ``pytensor.tensor``.
-    """
-    r = own + eps
-    if transfer is not None:
-        r = r + (mixture[..., None, :] * transfer).sum(axis=-1)
-    return r
+#: The law's coefficients, each per evaluated domain.
+COEFFICIENTS = ("log_c", "alpha", "u", "beta", "eps")
 
 
 def log_loss(
@@ -78,7 +60,7 @@ def log_loss(
     Parameters
     ----------
     r_eff : array
-        Effective proportions in (0, 1] (see :func:`effective_proportion`).
+        Effective proportions in (0, 1] (the own share plus ``eps``).
     steps : array
         Training steps (> 0), in the same units as ``s_ref``.
     log_c, alpha, u, beta : array
@@ -252,3 +234,107 @@ def summed_loss_optimum(
         if np.all(right - left <= 4 * np.spacing(np.abs(mid) + 1.0)):
             break
     return proportions(0.5 * (left + right))
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Prior hyperparameters, on the scales the model samples on (see :meth:`BiMix.build`).
+
+    Defaults give losses of about 1-10 nats (90 % of prior curves) and step exponents of 0.1-1.5:
+    see :func:`bimix_bayes.model.prior_predictive`.
+    """
+
+    level_mu: tuple[float, float] = (1.1, 0.5)  # mean log-loss at the reference point ~ 3 nats
+    level_tau: float = 0.4
+    log_alpha_mu: tuple[float, float] = (float(np.log(0.08)), 0.75)
+    log_alpha_tau: float = 0.5
+    u_mu: tuple[float, float] = (-1.0, 1.0)  # reducible part ~ 1/3 of the irreducible at s_ref
+    u_tau: float = 0.75
+    log_beta_mu: tuple[float, float] = (float(np.log(0.5)), 0.5)
+    log_beta_tau: float = 0.4
+    log_eps: tuple[float, float] = (float(np.log(1e-3)), 1.0)
+
+
+def _hierarchical(name: str, mu: tuple[float, float], tau: float, *, log: bool) -> Any:
+    """Per-domain parameter with a population mean and scale (centred).
+
+    The scale's Gamma(2, 2 / tau) prior (mean ``tau``) vanishes at zero: in the centred form a scale
+    near zero opens a funnel whenever domains happen to be alike, and a boundary-avoiding prior
+    (Chung et al. 2013) keeps the sampler out of it while still allowing strong pooling.
+    """
+    import pymc as pm
+
+    m = pm.Normal(f"{name}_mu", *mu)
+    t = pm.Gamma(f"{name}_tau", alpha=2.0, beta=2.0 / tau)
+    if log:
+        return pm.LogNormal(name.removeprefix("log_"), m, t, dims="domain")
+    return pm.Normal(name, m, t, dims="domain")
+
+
+class BiMix(Law):
+    """The plain BiMix law: each domain's loss depends on its own share only.
+
+    Sampled parameters are chosen for geometry; the law's coefficients are deterministic
+    functions of them:
+
+    * ``level_i``: the log-loss of domain i at its typical proportion and the reference step
+      (``r = exp(centre_i)``, the geometric mean of the domain's non-zero proportions;
+      ``s = s_ref``). It is what the data pin down best, so sampling it instead of ``log_c``
+      removes the strong ``log_c``-``alpha`` and ``log_c``-``u`` correlations:
+      ``log_c = level - softplus(u) + alpha * centre``.
+    * ``alpha, beta`` are log-normal, ``level, u`` normal, each with a population mean and scale
+      over domains (partial pooling, centred: every domain has hundreds of points, so the centred
+      form is the well-conditioned one).
+    * ``eps_i`` (log-normal around 1e-3) keeps a domain that was not trained on at a finite loss.
+    """
+
+    name = "bimix"
+    summary = "BiMix: each domain's loss is a power law in its own share and in steps"
+    parameters = {c: ("domain",) for c in COEFFICIENTS}
+    Priors = Priors
+    #: Least-squares box and multi-start of the paper's fit (:mod:`bimix_bayes.leastsq`);
+    #: alpha > 0 keeps the summed-loss optimum defined.
+    least_squares_bounds = {"log_c": (-5.0, 5.0), "alpha": (1e-6, 3.0), "u": (-15.0, 15.0),
+                            "beta": (1e-3, 5.0), "log_eps": (float(np.log(1e-5)), 0.0)}
+    least_squares_starts = {"alpha": (0.05, 0.5), "u": (-1.0, 1.5), "beta": (0.3, 1.0),
+                            "log_eps": (float(np.log(1e-3)), float(np.log(3e-2)))}
+
+    def build(self, design: Any, priors: Priors) -> dict[str, Any]:
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        p = priors
+        level = _hierarchical("level", p.level_mu, p.level_tau, log=False)
+        alpha = _hierarchical("log_alpha", p.log_alpha_mu, p.log_alpha_tau, log=True)
+        u = _hierarchical("u", p.u_mu, p.u_tau, log=False)
+        beta = _hierarchical("log_beta", p.log_beta_mu, p.log_beta_tau, log=True)
+        eps = pm.LogNormal("eps", *p.log_eps, dims="domain")
+        log_c = pm.Deterministic("log_c", level - pt.softplus(u) + alpha * design.centre,
+                                 dims="domain")
+        return {"log_c": log_c, "alpha": alpha, "u": u, "beta": beta, "eps": eps}
+
+    def effective_proportion(self, params: Params, own: Any, mixture: Any,
+                             xp: ModuleType = np) -> Any:
+        return own + params["eps"]
+
+    def log_loss_at(self, params: Params, r_eff: Any, steps: Any, s_ref: float,
+                    xp: ModuleType = np) -> Any:
+        return log_loss(r_eff, steps, log_c=params["log_c"], alpha=params["alpha"], u=params["u"],
+                        beta=params["beta"], s_ref=s_ref, xp=xp)
+
+    def d_log_loss(self, params: Params, r_eff: np.ndarray, step: float, s_ref: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        # log L is linear in log r_eff with slope -alpha.
+        alpha = params["alpha"]
+        return -alpha / r_eff, alpha / r_eff**2
+
+    def paper_coefficients(self, params: Params, s_ref: float) -> dict[str, np.ndarray]:
+        return to_paper(log_c=params["log_c"], alpha=params["alpha"], u=params["u"],
+                        beta=params["beta"], s_ref=s_ref)
+
+    def summed_loss_optimum(self, params: Params, step: float, s_ref: float, *, weights: Any,
+                            lower: Any, upper: Any) -> np.ndarray | None:
+        if np.any(np.asarray(weights) <= 0) or np.any(params["alpha"] <= 0):
+            return None  # a domain whose loss does not fall with its share has no optimum
+        return summed_loss_optimum(step, **{k: params[k] for k in COEFFICIENTS}, s_ref=s_ref,
+                                   weights=weights, lower=lower, upper=upper)

@@ -1,7 +1,7 @@
 """Model checking: SBC ranks, interval coverage and the PSIS-LOO law comparison.
 
-The slow tests share one compiled model of a tiny design (2 domains, 6 runs, 4 steps) through a
-session fixture; fits use few draws, so the checks are deliberately lenient: they catch a grossly
+The slow tests fit one tiny design (2 domains, 6 runs, 4 steps) many times; the sampler's compile
+cache compiles it once. Fits use few draws, so the checks are deliberately lenient: they catch a grossly
 miscalibrated model (ranks piled at one end, intervals that miss), not small biases. The full runs
 are in benchmarks/sbc.py and benchmarks/transfer_vs_bimix.py.
 """
@@ -15,18 +15,19 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from bimix_bayes.errors import BimixInputError
-from bimix_bayes.posterior import Posterior
-from bimix_bayes.simulate import simulate_observations
-from bimix_bayes.validation import (
-    Refitter,
-    compare_laws,
+from bimix_bayes.calibration import (
     coverage,
     interval_coverage,
     observations_like,
     rank_uniformity,
     sbc,
 )
+from bimix_bayes.comparison import compare_laws
+from bimix_bayes.errors import BimixInputError
+from bimix_bayes.model import BayesianBiMix
+from bimix_bayes.posterior import Posterior
+from bimix_bayes.simulate import simulate_observations
+from bimix_bayes.spec import ModelSpec
 
 DOMAINS = ["web", "code"]
 COEF = pd.DataFrame({"log_c": [1.0, 0.7], "alpha": [0.06, 0.12], "u": [-0.8, -1.0],
@@ -47,8 +48,8 @@ def _observations(n_runs: int = 6, seed: int = 0, noise: float = 0.01):
 
 
 @pytest.fixture(scope="session")
-def refitter() -> Refitter:
-    return Refitter(_observations(), draws=150, tune=250, chains=2)
+def estimator() -> BayesianBiMix:
+    return BayesianBiMix(draws=150, tune=250, chains=2)
 
 
 # ------------------------------------------------------------------------------------ fast
@@ -79,9 +80,11 @@ def _constant_posterior(obs, sigma: float) -> Posterior:
     """200 identical draws of the true coefficients with residual scale ``sigma``."""
     values = {k: COEF[k].to_numpy() for k in ("log_c", "alpha", "u", "beta", "eps")}
     values["sigma"] = np.full(len(DOMAINS), sigma)
+    values["sigma_run"] = np.zeros(len(DOMAINS))
     draws = xr.Dataset({k: (("chain", "draw", "domain"), np.broadcast_to(v, (1, 200, len(v))))
                         for k, v in values.items()}, coords={"domain": DOMAINS})
-    return Posterior.from_draws(draws, obs, law="bimix", method="test", s_ref=S_REF)
+    return Posterior.from_draws(draws, obs, spec=ModelSpec(law="bimix"), method="test",
+                                s_ref=S_REF)
 
 
 def test_interval_coverage_counts_observations_inside_the_band():
@@ -94,18 +97,13 @@ def test_interval_coverage_counts_observations_inside_the_band():
     assert narrow.loc["all", "coverage"] == 0.0
 
 
-def test_refitter_refuses_a_different_design(refitter):
-    with pytest.raises(BimixInputError, match="compiled design"):
-        refitter.fit(_observations(n_runs=5))
-
-
 # ------------------------------------------------------------------------------------ slow
 @pytest.mark.slow
-def test_sbc_ranks_are_not_grossly_miscalibrated(refitter):
+def test_sbc_ranks_are_not_grossly_miscalibrated(estimator):
     n_rep = 8
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ranks = sbc(_observations(), n_rep, refitter=refitter, n_rank_draws=99, seed=3)
+        ranks = sbc(_observations(), n_rep, estimator=estimator, n_rank_draws=99, seed=3)
     r = ranks["rank"].to_numpy()
     assert r.shape[0] == n_rep and r.min() >= 0 and r.max() <= 99
     names = [str(p) for p in ranks["parameter"].values]
@@ -118,11 +116,11 @@ def test_sbc_ranks_are_not_grossly_miscalibrated(refitter):
 
 
 @pytest.mark.slow
-def test_heldout_intervals_cover_near_nominal(refitter):
+def test_heldout_intervals_cover_near_nominal(estimator):
     held = _mixtures(6, seed=9, prefix="h")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cov = coverage(_observations(), held, n_worlds=3, refitter=refitter, seed=5)
+        cov = coverage(_observations(), held, n_worlds=3, estimator=estimator, seed=5)
     assert set(cov["kind"]) == {"mean", "observation", "parameters"}
     assert (cov.loc[cov["kind"] != "parameters", "n"] == 6 * 2 * 4).all()
     assert (cov.loc[cov["kind"] == "parameters", "n"] == 6 * 2).all()

@@ -1,0 +1,131 @@
+"""One sample-first view of a posterior's draws, built in one place and used everywhere.
+
+:class:`Draws` holds a fitted law's and noise model's parameters as numpy arrays with the sample axis
+first (``chain`` and ``draw`` stacked), with the components that interpret them. Prediction
+(:meth:`bimix_bayes.posterior.Posterior.predict`), the optimizer's loss surface, the planner and the
+plots evaluate the law through it instead of converting the DataTree each on their own.
+
+Examples
+--------
+>>> draws = post.samples()                                        # doctest: +SKIP
+>>> draws.log_loss(mixtures.to_numpy(), [1000, 5000]).shape       # doctest: +SKIP
+(4000, 3, 2, 6)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import xarray as xr
+
+from bimix_bayes.laws import Law
+from bimix_bayes.noise import Noise
+
+#: Elements of one broadcast block (sample, mixture, step, domain[, source]): bounds memory.
+BLOCK = 4_000_000
+
+
+def shaped(params: Mapping[str, np.ndarray], lead: int) -> dict[str, np.ndarray]:
+    """Parameters ``(sample, *dims)`` with ``lead`` unit axes after the sample axis.
+
+    A per-domain parameter then broadcasts against ``(sample, *lead axes, domain)``, a
+    ``(domain, source)`` one keeps its trailing source axis, and a scalar gets a unit domain axis.
+    """
+    return {k: v.reshape(v.shape[0], *[1] * lead, *(v.shape[1:] or (1,))) for k, v in params.items()}
+
+
+@dataclass(frozen=True)
+class Draws:
+    """A posterior's parameters, sample first, with the law and noise that give them meaning.
+
+    Attributes
+    ----------
+    law : bimix_bayes.laws.Law
+    noise : bimix_bayes.noise.Noise
+    params : dict
+        The law's parameters (:attr:`Law.parameters`), each ``(sample, *dims)``.
+    noise_params : dict
+        The noise model's parameters, each ``(sample, *dims)``.
+    s_ref : float
+        Reference step of the law.
+    domains, sources : tuple of str
+        Evaluated domains and training domains.
+    """
+
+    law: Law
+    noise: Noise
+    params: dict[str, np.ndarray]
+    noise_params: dict[str, np.ndarray]
+    s_ref: float
+    domains: tuple[str, ...]
+    sources: tuple[str, ...]
+    own_index: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "own_index",
+                           np.array([self.sources.index(d) for d in self.domains], dtype=int))
+
+    @classmethod
+    def from_dataset(cls, posterior: xr.Dataset, law: Law, noise: Noise, s_ref: float,
+                     sources: Sequence[str]) -> Draws:
+        """The view of a ``posterior`` group (dims ``chain, draw, ...``)."""
+        stacked = posterior.stack(sample=("chain", "draw")).transpose("sample", ...)
+
+        def arrays(names: Sequence[str]) -> dict[str, np.ndarray]:
+            return {k: stacked[k].to_numpy().astype(float) for k in names if k in stacked}
+
+        return cls(law=law, noise=noise, params=arrays(list(law.parameters)),
+                   noise_params=arrays(list(noise.parameters)), s_ref=float(s_ref),
+                   domains=tuple(str(d) for d in posterior["domain"].values),
+                   sources=tuple(str(s) for s in sources))
+
+    @property
+    def n(self) -> int:
+        """Number of draws."""
+        return len(next(iter(self.params.values())))
+
+    @property
+    def own_onehot(self) -> np.ndarray:
+        """``(domain, source)``: 1 where the source is the domain itself."""
+        onehot = np.zeros((len(self.domains), len(self.sources)))
+        onehot[np.arange(len(self.domains)), self.own_index] = 1.0
+        return onehot
+
+    def take(self, idx: np.ndarray) -> Draws:
+        """The draws with these indices."""
+        return replace(self, params={k: v[idx] for k, v in self.params.items()},
+                       noise_params={k: v[idx] for k, v in self.noise_params.items()})
+
+    def subset(self, max_draws: int | None, seed: int = 0) -> Draws:
+        """A seeded random subset of at most ``max_draws`` draws (sorted), or all of them."""
+        if max_draws is None or self.n <= max_draws:
+            return self
+        keep = np.sort(np.random.default_rng(seed).choice(self.n, size=max_draws, replace=False))
+        return self.take(keep)
+
+    def own(self, mixtures: np.ndarray) -> np.ndarray:
+        """Each evaluated domain's own share: ``(..., source)`` -> ``(..., domain)``."""
+        return np.asarray(mixtures, float)[..., self.own_index]
+
+    def log_loss(self, mixtures: np.ndarray, steps: Sequence[float]) -> np.ndarray:
+        """Mean-curve log-loss of every draw: ``(sample, mixture, step, domain)``.
+
+        ``mixtures`` is ``(mixture, source)``; evaluated in blocks of draws so that laws with a
+        ``(domain, source)`` parameter stay within :data:`BLOCK` elements.
+        """
+        mix = np.asarray(mixtures, float)[None, :, None, :]  # (1, M, 1, S)
+        steps_arr = np.asarray(steps, float)[None, None, :, None]  # (1, 1, T, 1)
+        width = mix.shape[1] * steps_arr.shape[2] * len(self.domains) * len(self.sources)
+        chunk = max(1, BLOCK // max(width, 1))
+        parts = []
+        for i in range(0, self.n, chunk):
+            p = shaped({k: v[i:i + chunk] for k, v in self.params.items()}, lead=2)
+            parts.append(self.law.log_loss(p, self.own(mix), mix, steps_arr, self.s_ref))
+        return np.concatenate(parts, axis=0)
+
+    def noise_sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        """A new run's deviation from the mean curve for every draw: ``shape`` is
+        ``(sample, ..., step, domain)``."""
+        return self.noise.sample(shaped(self.noise_params, lead=len(shape) - 2), shape, rng)

@@ -1,0 +1,176 @@
+"""The interface every data-mixing law implements, and the registry that names them.
+
+A law says how each evaluated domain's mean log-loss depends on the training mixture and the step.
+Every law in this package sees the mixture through one **effective proportion** per domain,
+
+    r_eff_i = eps_i + sum_j R_ij r_j          (R: the law's mixing rows; default the own share)
+
+and maps it to a log-loss ``log L_i = f_i(r_eff_i, s)``. That one structure is what the optimizer
+needs: the mixture gradient and Hessian of any law follow by the chain rule from the law's rows and
+its two derivatives of ``f`` in ``r_eff`` (:meth:`Law.d_log_loss`), with no finite differences.
+
+A law owns, in one module each (``bimix_bayes/laws/<name>.py``):
+
+* its parameters and their dims (:attr:`Law.parameters`, the names in the posterior file);
+* its priors (:attr:`Law.Priors`) and the parameterisation it samples (:meth:`Law.build`);
+* its formula, one expression for numpy and PyTensor (:meth:`Law.log_loss`, ``xp`` argument);
+* its derivatives in the effective proportion (:meth:`Law.d_log_loss`) and its rows
+  (:meth:`Law.mixing_rows`);
+* where they exist, the paper's coefficients (:meth:`Law.paper_coefficients`) and the paper's
+  summed-loss optimum (:meth:`Law.summed_loss_optimum`, or a start for the numerical one).
+
+Adding a law is one module with a subclass plus one :func:`register` call.
+
+Examples
+--------
+>>> from bimix_bayes import laws
+>>> sorted(laws.names())
+['bimix', 'transfer']
+>>> laws.get("bimix").parameters["alpha"]
+('domain',)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bimix_bayes.errors import BimixInputError
+
+Params = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class NoPriors:
+    """A law without hyperparameters of its own."""
+
+
+class Law(ABC):
+    """A data-mixing law: ``log L_i = f_i(r_eff_i, s)`` with ``r_eff = eps + R r`` (module docstring).
+
+    Attributes
+    ----------
+    name : str
+        The name users pass (``--law NAME``) and the posterior file records.
+    summary : str
+        One line for ``--help`` and reports.
+    parameters : dict
+        Parameter name -> dims after ``(chain, draw)``, e.g. ``{"alpha": ("domain",)}``.
+    Priors : type
+        Frozen dataclass of the law's prior hyperparameters (defaults are the package's priors).
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    parameters: ClassVar[dict[str, tuple[str, ...]]]
+    Priors: ClassVar[type] = NoPriors
+
+    # ---------------------------------------------------------------------------- the model
+    @abstractmethod
+    def build(self, design: Any, priors: Any) -> dict[str, Any]:
+        """Create the law's PyMC variables inside the current model; return its parameters.
+
+        Parameters
+        ----------
+        design : bimix_bayes.model.Design
+            The arrays of the data (``own``, ``mixture``, ``centre``, ``steps``, ``s_ref``,
+            ``coords``); array fields may be PyTensor shared variables.
+        priors : Law.Priors
+
+        Returns
+        -------
+        dict
+            Every name of :attr:`parameters` -> a PyTensor variable with those dims. Derived
+            parameters are ``pm.Deterministic`` so that they land in the posterior.
+        """
+
+    # ---------------------------------------------------------------------------- the formula
+    @abstractmethod
+    def effective_proportion(self, params: Params, own: Any, mixture: Any,
+                             xp: ModuleType = np) -> Any:
+        """``r_eff`` (..., domain) from each domain's own share (..., domain) and the mixture
+        (..., source); parameters broadcast against the leading axes."""
+
+    @abstractmethod
+    def log_loss_at(self, params: Params, r_eff: Any, steps: Any, s_ref: float,
+                    xp: ModuleType = np) -> Any:
+        """``log L`` at effective proportions ``r_eff`` and ``steps`` (numpy broadcasting)."""
+
+    def log_loss(self, params: Params, own: Any, mixture: Any, steps: Any, s_ref: float,
+                 xp: ModuleType = np) -> Any:
+        """Mean log-loss of each domain: :meth:`log_loss_at` of :meth:`effective_proportion`.
+
+        ``own`` and ``mixture`` carry a trailing ``domain`` / ``source`` axis; ``steps`` and the
+        parameters broadcast against the result's leading axes.
+        """
+        return self.log_loss_at(params, self.effective_proportion(params, own, mixture, xp=xp),
+                                steps, s_ref, xp=xp)
+
+    # ---------------------------------------------------------------------------- the optimizer
+    @abstractmethod
+    def d_log_loss(self, params: Params, r_eff: np.ndarray, step: float, s_ref: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """First and second derivative of ``log L_i`` in ``r_eff_i`` (elementwise, numpy)."""
+
+    def mixing_rows(self, params: Params, own_onehot: np.ndarray) -> np.ndarray | None:
+        """``R`` (..., domain, source): ``d r_eff / d mixture``.
+
+        None means each domain's own share only (``own_onehot``), which lets the optimizer use a
+        diagonal Hessian.
+        """
+        return None
+
+    # ---------------------------------------------------------------------------- the paper
+    def paper_coefficients(self, params: Params, s_ref: float) -> dict[str, np.ndarray] | None:
+        """The BiMix paper's ``A, alpha, B, beta, C`` where the law has them, else None."""
+        return None
+
+    def summed_loss_optimum(self, params: Params, step: float, s_ref: float, *, weights: Any,
+                            lower: Any, upper: Any) -> np.ndarray | None:
+        """The paper's closed-form optimum of the weighted summed loss, or None where the law
+        has none (the optimizer then solves numerically from :meth:`optimum_start`).
+
+        ``params`` carry a leading sample axis; ``weights``, ``lower`` and ``upper`` are per
+        evaluated domain; the result is ``(sample, domain)``.
+        """
+        return None
+
+    def optimum_start(self, params: Params, step: float, s_ref: float, *, weights: Any,
+                      lower: Any, upper: Any) -> np.ndarray | None:
+        """A good start for the numerical optimum (same shapes as :meth:`summed_loss_optimum`);
+        None: the centre of the feasible set."""
+        return self.summed_loss_optimum(params, step, s_ref, weights=weights, lower=lower,
+                                        upper=upper)
+
+
+_REGISTRY: dict[str, Law] = {}
+
+
+def register(law: Law) -> Law:
+    """Make ``law`` available by its name (``--law NAME``, posterior files); returns it."""
+    _REGISTRY[law.name] = law
+    return law
+
+
+def get(name: str) -> Law:
+    """The registered law called ``name``.
+
+    Raises
+    ------
+    BimixInputError
+        For a name no law is registered under.
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise BimixInputError(f"unknown law {name!r}; expected one of {', '.join(names())}") from None
+
+
+def names() -> list[str]:
+    """Names of the registered laws, in registration order."""
+    return list(_REGISTRY)
