@@ -69,15 +69,16 @@ import xarray as xr  # noqa: E402
 from reporting import uptime, write_result  # noqa: E402
 from sklearn.ensemble import GradientBoostingRegressor  # noqa: E402
 
-from bimix_bayes.laws import bimix as laws  # noqa: E402
 from bimix_bayes.errors import BimixInputError  # noqa: E402
+from bimix_bayes.laws import bimix as laws  # noqa: E402
 from bimix_bayes.leastsq import LeastSquaresFit  # noqa: E402
 from bimix_bayes.observations import Observations  # noqa: E402
-from bimix_bayes.optimizer import LossSurface, optimize  # noqa: E402
+from bimix_bayes.optimizer import optimize  # noqa: E402
 from bimix_bayes.planner import suggest  # noqa: E402
 from bimix_bayes.plots import plot_regret  # noqa: E402
 from bimix_bayes.posterior import Posterior  # noqa: E402
 from bimix_bayes.spec import ModelSpec  # noqa: E402
+from bimix_bayes.surface import LossSurface  # noqa: E402
 
 STRATEGIES = ("planner-thompson", "planner-info", "random", "leastsq-point", "regmix-gbr",
               "planner-bayes-transfer")
@@ -114,6 +115,7 @@ class SyntheticWorld:
         ds = xr.Dataset({k: (("chain", "draw", "domain"), v.reshape(shape)) for k, v in
                          truth.items()}, coords={"domain": self.sources, "source": self.sources})
         ds["transfer"] = (("chain", "draw", "domain", "source"), w[None, None])
+        ds["sigma"] = ds["sigma_run"] = ds["eps"] * 0  # the truth is the mean curve
         dummy = Observations.from_frame(pd.DataFrame(
             [dict(run="x", domain=s, proportion=1 / d, step=1, loss=1.0) for s in self.sources]))
         self.truth = Posterior.from_draws(ds, dummy, spec=ModelSpec(law="transfer"), method="truth",
@@ -184,7 +186,7 @@ class RegMixPool:
 
 
 def _simplex(sources):
-    from bimix_bayes.optimizer import Constraints
+    from bimix_bayes.constraints import Constraints
 
     return Constraints.build(sources)
 
@@ -219,9 +221,11 @@ def laplace_posterior(fit: LeastSquaresFit, n_draws: int, rng: np.random.Generat
             out[k][:, j] = z[:, i]
         out["eps"][:, j] = coef.loc[dom, "eps"]
         out["sigma"][:, j] = max(coef.loc[dom, "sigma"], 1e-4)
+    out["sigma_run"] = np.zeros_like(out["sigma"])  # least squares has no run effect
     ds = xr.Dataset({k: (("chain", "draw", "domain"), v[None]) for k, v in out.items()},
                     coords={"domain": list(coef.index)})
-    return Posterior.from_draws(ds, obs, spec=ModelSpec(law="bimix"), method="laplace-leastsq", s_ref=s_ref)
+    return Posterior.from_draws(ds, obs, spec=ModelSpec(law="bimix"), method="laplace-leastsq",
+                                s_ref=s_ref)
 
 
 def single_step_posterior(obs: Observations, step: float, n_draws: int,
@@ -257,6 +261,7 @@ def single_step_posterior(obs: Observations, step: float, n_draws: int,
         out["alpha"][:, j] = np.clip(draws[:, 1], 1e-4, None)
         out["u"][:, j], out["beta"][:, j] = 0.0, 0.5
         out["eps"][:, j], out["sigma"][:, j] = eps, sigma
+    out["sigma_run"] = np.zeros_like(out["sigma"])
     ds = xr.Dataset({k: (("chain", "draw", "domain"), v[None]) for k, v in out.items()},
                     coords={"domain": domains})
     return Posterior.from_draws(ds, obs, spec=ModelSpec(law="bimix"), s_ref=step,

@@ -34,10 +34,12 @@ import xarray as xr  # noqa: E402
 from reporting import uptime, write_result  # noqa: E402
 from scipy import optimize as sopt  # noqa: E402
 
+from bimix_bayes.constraints import Constraints  # noqa: E402
 from bimix_bayes.observations import Observations  # noqa: E402
-from bimix_bayes.optimizer import Constraints, LossSurface, optimize  # noqa: E402
+from bimix_bayes.optimizer import optimize  # noqa: E402
 from bimix_bayes.posterior import Posterior  # noqa: E402
 from bimix_bayes.spec import ModelSpec  # noqa: E402
+from bimix_bayes.surface import LossSurface  # noqa: E402
 
 
 def synthetic_posterior(n_draws: int, n_domains: int, law: str, seed: int = 0) -> Posterior:
@@ -51,6 +53,7 @@ def synthetic_posterior(n_draws: int, n_domains: int, law: str, seed: int = 0) -
     draws["alpha"] = np.abs(draws["alpha"])
     draws["eps"] = np.full(shape, 0.01)
     draws["sigma"] = np.full(shape, 0.02)
+    draws["sigma_run"] = np.zeros(shape)
     ds = xr.Dataset({k: (("chain", "draw", "domain"), v) for k, v in draws.items()},
                     coords={"domain": names, "source": names})
     if law == "transfer":
@@ -95,7 +98,8 @@ def main() -> None:
         # Naive baseline: SLSQP one draw at a time on a one-draw surface (50 draws, scaled).
         n_naive = 50
         singles = [LossSurface(Posterior.from_draws(post.draws.isel(draw=[k]), post.observations,
-                                                    spec=ModelSpec(law=law), method="one draw", s_ref=post.s_ref),
+                                                    spec=ModelSpec(law=law), method="one draw",
+                                                    s_ref=post.s_ref),
                                args.step) for k in range(n_naive)]
         t0 = time.perf_counter()
         gap = -np.inf

@@ -55,7 +55,8 @@ def build(n_domains: int = 7, n_runs: int = 48, n_draws: int = 1000, seed: int =
     w = np.abs(0.01 * rng.standard_normal((*shape, n_domains)))
     w[..., range(n_domains), range(n_domains)] = 0
     draws["transfer"] = ((*dims, "source"), w)
-    return Posterior.from_draws(draws, Observations.from_frame(rows), spec=ModelSpec(law="transfer"), method="synthetic",
+    return Posterior.from_draws(draws, Observations.from_frame(rows),
+                                spec=ModelSpec(law="transfer"), method="synthetic",
                                 s_ref=s_ref)
 
 

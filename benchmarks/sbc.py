@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from leastsq_mixinglaws import markdown  # noqa: E402
 from reporting import uptime, write_result  # noqa: E402
 
+from bimix_bayes.calibration import coverage, rank_uniformity, sbc  # noqa: E402
+from bimix_bayes.model import BayesianBiMix  # noqa: E402
 from bimix_bayes.simulate import simulate_observations  # noqa: E402
-from bimix_bayes.validation import Refitter, coverage, rank_uniformity, sbc  # noqa: E402
 
 DOMAINS = ["web", "code", "books"]
 STEPS = [500, 1000, 2000, 5000, 10000, 20000]
@@ -93,7 +94,7 @@ def main() -> int:
     start = time.perf_counter()
     load_at_start = uptime()
     obs, rng = design(8, a.seed)
-    refit = Refitter(obs, draws=a.draws, tune=a.tune, chains=a.chains)
+    estimator = BayesianBiMix(draws=a.draws, tune=a.tune, chains=a.chains)
 
     def say(text: str) -> None:
         print(f"[{time.perf_counter() - start:6.0f} s] {text}", flush=True)
@@ -101,8 +102,8 @@ def main() -> int:
     # Coverage first (fixed size), then SBC replicates until the budget is spent.
     held = pd.DataFrame(rng.dirichlet(np.full(len(DOMAINS), 2.0), size=a.heldout),
                         columns=DOMAINS, index=[f"held{i:02d}" for i in range(a.heldout)])
-    cov = coverage(obs, held, a.worlds, refitter=refit, seed=a.seed + 7, progress=say)
-    ranks = sbc(obs, a.replicates, refitter=refit, n_rank_draws=99, seed=a.seed + 100,
+    cov = coverage(obs, held, a.worlds, estimator=estimator, seed=a.seed + 7, progress=say)
+    ranks = sbc(obs, a.replicates, estimator=estimator, n_rank_draws=99, seed=a.seed + 100,
                 progress=say, max_seconds=a.budget_min * 60 - (time.perf_counter() - start))
     table = rank_uniformity(ranks, n_bins=a.bins)
     seconds = time.perf_counter() - start

@@ -42,12 +42,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from reporting import uptime, write_result  # noqa: E402
 from workload import reference_workload  # noqa: E402
 
-from bimix_bayes.laws import bimix as laws  # noqa: E402
+from bimix_bayes import noise  # noqa: E402
 from bimix_bayes.diagnostics import mcmc_diagnostics  # noqa: E402
+from bimix_bayes.laws import bimix as laws  # noqa: E402
 from bimix_bayes.model import BayesianBiMix, build_model  # noqa: E402
 
 TARGET_ACCEPT = BayesianBiMix().target_accept  # the product's default
-CONTRACT = ["log_c", "alpha", "u", "beta", "eps", "sigma", "sigma_run"]
+#: The law's and noise's parameters, compared between NUTS and the approximations.
+CONTRACT = [*laws.BiMix.parameters, *noise.Normal.parameters]
 
 
 def load() -> str:
@@ -78,7 +80,7 @@ def plain_model(obs) -> pm.Model:
         sigma = pm.HalfNormal("sigma", 0.05, dims="domain")
         sigma_run = pm.HalfNormal("sigma_run", 0.05, dims="domain")
         z_run = pm.Normal("z_run", 0, 1, dims=("run", "domain"))
-        r_eff = laws.effective_proportion(own, eps=eps, xp=pt)
+        r_eff = own + eps
         mu = laws.log_loss(r_eff[run_i, dom_i], steps[step_i], log_c=log_c[dom_i],
                            alpha=alpha[dom_i], u=u[dom_i], beta=beta[dom_i], s_ref=1.0, xp=pt)
         pm.Normal("y", mu + z_run[run_i, dom_i] * sigma_run[dom_i], sigma[dom_i],

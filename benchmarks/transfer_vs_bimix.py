@@ -2,7 +2,7 @@
 
 Two pieces of evidence per setting (3Mix at 70M and 160M, checkpoints from 1000 on):
 
-1. PSIS-LOO on all mixtures (``bimix_bayes.validation.compare_laws``): elpd of leaving one
+1. PSIS-LOO on all mixtures (``bimix_bayes.comparison.compare_laws``): elpd of leaving one
    (run, domain) curve out, its difference between the laws with standard error, Pareto k.
 2. Held-out mixtures: the leave-one-mixture-out split of benchmarks/mixinglaws_split.py, fitted
    with each law (MRE of the posterior-mean loss, 90 % band coverage of a new run).
@@ -29,8 +29,8 @@ from leastsq_mixinglaws import markdown  # noqa: E402
 from mixinglaws_split import MAX_FIT_STEP, SETTINGS, has_data, load_setting  # noqa: E402
 from reporting import Clock, write_result  # noqa: E402
 
+from bimix_bayes.comparison import compare_laws  # noqa: E402
 from bimix_bayes.metrics import mean_relative_error  # noqa: E402
-from bimix_bayes.validation import compare_laws  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "transfer_vs_bimix.md"
 LAWS = ("bimix", "transfer")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -144,3 +145,13 @@ def _index(sources: Sequence[str], name: str, what: str) -> int:
     if name not in sources:
         raise BimixInputError(f"{what}: unknown domain {name!r}; known: {', '.join(sources)}")
     return list(sources).index(name)
+
+
+def resolve_constraints(post: Any, constraints: Constraints | None) -> Constraints:
+    """The given constraints, checked against the posterior's sources; default the plain simplex."""
+    if constraints is None:
+        return Constraints.build(post.sources)
+    if list(constraints.sources) != list(post.sources):
+        raise BimixInputError(f"the constraints are for domains {', '.join(constraints.sources)} "
+                              f"but the posterior's are {', '.join(post.sources)}")
+    return constraints

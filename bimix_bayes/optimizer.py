@@ -35,7 +35,7 @@ import xarray as xr
 from scipy import optimize as sopt
 from scipy import special, stats
 
-from bimix_bayes.constraints import Constraints
+from bimix_bayes.constraints import Constraints, resolve_constraints
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.surface import LossSurface
 
@@ -242,16 +242,6 @@ def best_observed(post: Posterior, surface: LossSurface) -> pd.Series:
     observed = post.observations.mixtures()[surface.sources].drop_duplicates()
     expected = surface.average(observed.to_numpy()).mean(axis=0)
     return observed.iloc[int(expected.argmin())].rename("reference")
-
-
-def resolve_constraints(post: Posterior, constraints: Constraints | None) -> Constraints:
-    """The given constraints, checked against the posterior's sources; default the plain simplex."""
-    if constraints is None:
-        return Constraints.build(post.sources)
-    if list(constraints.sources) != list(post.sources):
-        raise BimixInputError(f"the constraints are for domains {', '.join(constraints.sources)} "
-                              f"but the posterior's are {', '.join(post.sources)}")
-    return constraints
 
 
 def _objective_fn(objective: str, surface: LossSurface, lbar_ref: np.ndarray, scale: float,

@@ -36,10 +36,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from bimix_bayes.constraints import Constraints
+from bimix_bayes.constraints import Constraints, resolve_constraints
 from bimix_bayes.draws import shaped
 from bimix_bayes.errors import BimixInputError
-from bimix_bayes.optimizer import resolve_constraints
 from bimix_bayes.surface import LossSurface
 
 if TYPE_CHECKING:

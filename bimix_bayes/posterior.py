@@ -289,8 +289,9 @@ class Posterior:
         for i in range(0, draws.n, chunk):
             part = draws.take(np.arange(i, min(i + chunk, draws.n)))
             resid = np.where(mask, observed, 0.0) - part.log_loss(mixtures.to_numpy(), steps)
-            parts.append(draws.noise.curve_log_likelihood(
-                shaped(part.noise_params, lead=2), resid, mask.astype(float)))
+            with np.errstate(divide="ignore", invalid="ignore"):  # a noise-free (simulated) truth
+                parts.append(draws.noise.curve_log_likelihood(
+                    shaped(part.noise_params, lead=2), resid, mask.astype(float)))
         ll = np.concatenate(parts).astype(np.float32)  # (sample, run, domain)
         runs, domains = obs["run"].to_numpy(), obs["domain"].to_numpy()
         keep = mask.any(axis=1)  # (run, domain) curves with an observation

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bimix_bayes.laws import bimix as laws
 from bimix_bayes.errors import BimixInputError
+from bimix_bayes.laws import bimix as laws
 
 finite = dict(allow_nan=False, allow_infinity=False)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bimix_bayes.laws import bimix as laws
 from bimix_bayes.errors import BimixInputError
+from bimix_bayes.laws import bimix as laws
 from bimix_bayes.leastsq import EPS_FLOOR, LeastSquaresFit
 from bimix_bayes.metrics import heldout_split, mean_relative_error, r2_log, score
 from bimix_bayes.posterior import Posterior

@@ -19,8 +19,8 @@ from bimix_bayes import laws
 from bimix_bayes.diagnostics import UntrustworthyFitWarning, mcmc_diagnostics, summary_text
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.model import BayesianBiMix, Design, build_model, prior_predictive
-from bimix_bayes.noise import normal_curve_logp
 from bimix_bayes.noise import get as get_noise
+from bimix_bayes.noise import normal_curve_logp
 from bimix_bayes.posterior import Posterior
 from bimix_bayes.simulate import simulate_observations
 from bimix_bayes.spec import ModelSpec

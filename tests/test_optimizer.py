@@ -6,12 +6,14 @@ import pytest
 import xarray as xr
 from scipy import optimize as sopt
 
-from bimix_bayes.laws import bimix as laws
+from bimix_bayes.constraints import Constraints
 from bimix_bayes.errors import BimixInputError
-from bimix_bayes.optimizer import Constraints, LossSurface, optimize
+from bimix_bayes.laws import bimix as laws
+from bimix_bayes.optimizer import optimize
 from bimix_bayes.posterior import Posterior
-from bimix_bayes.spec import ModelSpec
 from bimix_bayes.simulate import simulate_observations
+from bimix_bayes.spec import ModelSpec
+from bimix_bayes.surface import LossSurface
 
 SOURCES = ["web", "code", "math", "books"]  # books is trained on but never evaluated
 DOMAINS = SOURCES[:3]

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from bimix_bayes.constraints import Constraints
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.mixtures import read_mixtures, write_mixtures
 from bimix_bayes.observations import Observations
-from bimix_bayes.optimizer import Constraints
 from bimix_bayes.planner import initial_design, suggest
 from bimix_bayes.posterior import Posterior
 from bimix_bayes.spec import ModelSpec
@@ -38,7 +38,8 @@ def _posterior(alpha_code: np.ndarray, sigma: float = 0.01, spread: float = 0.0)
     draws["sigma_run"] = np.zeros(shape)
     ds = xr.Dataset({k: (("chain", "draw", "domain"), v) for k, v in draws.items()},
                     coords={"domain": SOURCES})
-    return Posterior.from_draws(ds, _observations(), spec=ModelSpec(law="bimix"), method="synthetic", s_ref=S_REF)
+    return Posterior.from_draws(ds, _observations(), spec=ModelSpec(law="bimix"),
+                                method="synthetic", s_ref=S_REF)
 
 
 @pytest.fixture(scope="module")

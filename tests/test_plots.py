@@ -8,8 +8,8 @@ from matplotlib.collections import PolyCollection
 from matplotlib.container import ErrorbarContainer
 
 from bimix_bayes import plots
-from bimix_bayes.laws import bimix as laws
 from bimix_bayes.errors import BimixInputError
+from bimix_bayes.laws import bimix as laws
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior
 from bimix_bayes.spec import ModelSpec
@@ -75,7 +75,8 @@ def transfer_posterior(observations) -> Posterior:
     w[..., range(4), range(4)] = 0.0
     draws["transfer"] = xr.DataArray(w, dims=("chain", "draw", "domain", "source"),
                                      coords={"domain": DOMAINS, "source": DOMAINS})
-    return Posterior.from_draws(draws, observations, spec=ModelSpec(law="transfer"), method="test", s_ref=S_REF)
+    return Posterior.from_draws(draws, observations, spec=ModelSpec(law="transfer"),
+                                method="test", s_ref=S_REF)
 
 
 def _written(path) -> bool:
@@ -172,8 +173,9 @@ def test_predicted_vs_observed_of_a_point_fit_covers_about_prob(point_posterior)
 def test_predicted_vs_observed_of_an_exact_point_fit_lies_on_the_diagonal(observations):
     exact = _observations(TRUE, n_runs=4, seed=5, prefix="held", noise=False)
     draws = _draws(TRUE, 1, 0.0, seed=0).isel(chain=[0])
-    point = Posterior.from_draws(draws.drop_vars(["sigma", "sigma_run"]), observations,
-                                 spec=ModelSpec(law="bimix"), method="leastsq", s_ref=S_REF)
+    noiseless = draws.assign(sigma=draws["sigma"] * 0 + 1e-12, sigma_run=draws["sigma_run"] * 0)
+    point = Posterior.from_draws(noiseless, observations, spec=ModelSpec(law="bimix"),
+                                 method="leastsq", s_ref=S_REF)
     fig = plots.plot_predicted_vs_observed(point, exact)
     (ax,) = fig.axes
     for bars in ax.containers:
@@ -226,7 +228,8 @@ def symmetric_posterior() -> Posterior:
     coef = pd.DataFrame({"log_c": 1.0, "alpha": 0.1, "u": -0.5, "beta": 0.5, "eps": 1e-3},
                         index=["a", "b", "c"])
     obs = _observations(coef, n_runs=5, seed=4)
-    return Posterior.from_draws(_draws(coef, 1, 0.0, seed=0).isel(chain=[0]), obs, spec=ModelSpec(law="bimix"),
+    return Posterior.from_draws(_draws(coef, 1, 0.0, seed=0).isel(chain=[0]), obs,
+                                spec=ModelSpec(law="bimix"),
                                 method="test", s_ref=S_REF)
 
 

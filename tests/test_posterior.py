@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from bimix_bayes.laws import bimix as laws
 from bimix_bayes.errors import BimixInputError
+from bimix_bayes.laws import bimix as laws
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior, predictions_frame
 from bimix_bayes.spec import ModelSpec
@@ -48,7 +48,8 @@ def _draws(n_draw: int, rng: np.random.Generator, spread: float = 0.0) -> xr.Dat
 @pytest.fixture(scope="module")
 def posterior(observations: Observations) -> Posterior:
     return Posterior.from_draws(_draws(200, np.random.default_rng(1), spread=0.01), observations,
-                                spec=ModelSpec(law="bimix"), method="test", s_ref=200, diagnostics={"rhat": 1.0})
+                                spec=ModelSpec(law="bimix"), method="test", s_ref=200,
+                                diagnostics={"rhat": 1.0})
 
 
 def test_save_load_round_trip_predicts_the_same(posterior, observations, tmp_path):
@@ -92,7 +93,8 @@ def test_transfer_lowers_loss_of_an_untrained_domain(observations):
     transfer = xr.DataArray(np.full((1, 1, 3, 3), 0.1), dims=("chain", "draw", "domain", "source"),
                             coords={"domain": DOMAINS, "source": DOMAINS})
     plain = Posterior.from_draws(draws, observations, spec=ModelSpec(law="bimix"), method="t", s_ref=200)
-    moved = Posterior.from_draws(draws.assign(transfer=transfer), observations, spec=ModelSpec(law="transfer"),
+    moved = Posterior.from_draws(draws.assign(transfer=transfer), observations,
+                                 spec=ModelSpec(law="transfer"),
                                  method="t", s_ref=200)
     mix = pd.DataFrame({"web": [1.0], "code": [0.0], "math": [0.0]}, index=["only-web"])
     a = plain.predict(mix, [200])["mean"].sel(domain="math").item()
