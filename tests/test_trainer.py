@@ -23,6 +23,7 @@ from bimix_bayes.corpus import Corpus, build_corpus
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.observations import Observations
 from bimix_bayes.trainer import GPT, MixtureSampler, Preset, TrainConfig, eval_schedule, lr_at, train
+from bimix_bayes.trainer import loop
 from bimix_bayes.trainer.preset import PRESETS_DIR, preset_names
 
 # Two threads on a shared two-core machine thrash (OpenMP spin-waits); one is faster and exact.
@@ -267,6 +268,21 @@ for step in range(1, 31):
     log.append([{"run": sys.argv[2], "domain": "x", "proportion": 1.0, "step": step, "loss": 1.0,
                  "tokens": step, "model": "m", "seed": 0}])
 """
+
+
+def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(
+        corpus: Corpus, micro: Preset, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loop, "PLAIN_PROGRESS_EVERY", 0.0)  # a line at every bar update
+    train(corpus, _mixtures(even=[0.5, 0.5, 0.0]), micro, tmp_path / "o.csv", steps=20,
+          eval_steps=[20])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("even-seed0: ")]
+    assert lines[0] == "even-seed0: step 0/20"
+    assert lines[1].startswith("even-seed0: step 10/20 (50%), loss ")
+    assert lines[-1].startswith("even-seed0: done, 20 steps in ")
+    assert "━" not in err and "\x1b" not in err  # no bar, no terminal escapes
+    assert len(lines) == 4  # start, steps 10 and 20, done: each once
 
 
 def test_concurrent_writers_lose_no_rows(tmp_path: Path) -> None:
