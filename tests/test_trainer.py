@@ -22,8 +22,7 @@ from hypothesis import strategies as st
 from bimix_bayes.corpus import Corpus, build_corpus
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.observations import Observations
-from bimix_bayes.trainer import GPT, MixtureSampler, Preset, TrainConfig, eval_schedule, lr_at, train
-from bimix_bayes.trainer import loop
+from bimix_bayes.trainer import GPT, MixtureSampler, Preset, TrainConfig, eval_schedule, loop, lr_at, train
 from bimix_bayes.trainer.preset import PRESETS_DIR, preset_names
 
 # Two threads on a shared two-core machine thrash (OpenMP spin-waits); one is faster and exact.
