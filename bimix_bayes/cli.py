@@ -62,7 +62,6 @@ def validate(
 
     Example: bimix validate obs.csv
     """
-
     obs = Observations.read_csv(observations)
     out.print(
         f"{observations}: OK: {len(obs.runs)} runs, {len(obs.domains)} domains "
@@ -151,7 +150,6 @@ def fit(
 
     Example: bimix fit obs.csv --law transfer --draws 1000 --out fit.nc
     """
-
     if method not in ("bayes", "leastsq"):
         raise BimixInputError(f"--method must be bayes or leastsq, got {method!r}")
     if law not in ("bimix", "transfer"):
@@ -205,7 +203,6 @@ def predict(
 
     Example: bimix predict fit.nc --mixtures mix.csv --steps 1000,5000 --out pred.csv
     """
-
     step_list = _steps(steps)
     post = Posterior.load(posterior_path)
     mix = read_mixtures(mixtures, domains=post.sources)
@@ -348,7 +345,6 @@ def corpus_build(
 
     Example: bimix corpus build --embedded --out corpus/
     """
-
     options = {"tokenizer": tokenizer, "vocab_size": vocab_size, "overwrite": force,
                "log": console.print}
     if embedded:
@@ -587,7 +583,9 @@ def suggest(
     candidates: Annotated[Path | None, typer.Option(
         help="Wide mixture CSV to choose from (default: the whole feasible simplex).")] = None,
     corpus: Annotated[Path | None, typer.Option(
-        help="Cold start without a posterior: the corpus's entropy design.")] = None,
+        help="Cold start without a posterior: the corpus's entropy mixtures, then seeded "
+             "Dirichlet(1) mixtures up to --n (a first round whose fit identifies every "
+             "domain).")] = None,
     bounds: BoundsOpt = None,
     available: AvailableOpt = None,
     max_epochs: Annotated[float, typer.Option(help="Epochs allowed over a domain's data.")] = 1.0,
@@ -602,14 +600,15 @@ def suggest(
     """Suggest the next mixtures to train, with each one's score, expected loss and sd.
 
     Example: bimix suggest fit.nc --n 4 --step 5000 --rule thompson --out next.csv
+    Cold start: bimix suggest --corpus corpus --n 8 --out design.csv
     """
-    from bimix_bayes.planner import initial_design
-    from bimix_bayes.planner import suggest as run_suggest
+    from bimix_bayes.planner import suggest as run_suggest  # scipy: not needed by --help
+    from bimix_bayes.study import first_design
 
     if posterior_path is None:
         if corpus is None:
             raise BimixInputError("give a posterior file, or --corpus for a cold-start design")
-        nxt = initial_design(corpus)
+        nxt = first_design(Corpus.open(corpus), n, seed=seed)
     else:
         target = _target_step(step, tokens, tokens_per_step)
         post = Posterior.load(posterior_path)
@@ -677,6 +676,10 @@ def loop(
     batch: Annotated[int, typer.Option(help="Mixtures per planned round.")] = 4,
     initial: Annotated[Path | None, typer.Option(
         help="Initial design (wide mixtures CSV); default: the corpus's entropy mixtures.")] = None,
+    observations: Annotated[Path | None, typer.Option(
+        help="Start from these observations instead of training an initial design (e.g. the "
+             "output of bimix train or bimix import): they become round 0, fitted, not "
+             "retrained.")] = None,
     rule: Annotated[str, typer.Option(help="Planner rule: thompson or info.")] = "thompson",
     draws: Annotated[int, typer.Option(help="NUTS draws (and tuning steps) per chain.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seeds training, fitting and planning.")] = 0,
@@ -688,13 +691,19 @@ def loop(
     from checkpoints: rerun the same command after a crash to continue.
 
     Example: bimix loop --corpus c/ --model tiny --steps 300 --out study/ --rounds 3
+    From runs already trained: bimix loop --observations obs.csv --corpus c/ --model demo
+    --steps 150 --out study/ --rounds 1
     """
-
+    if initial is not None and observations is not None:
+        raise BimixInputError("give --initial (mixtures to train) or --observations (runs "
+                              "already trained), not both")
     source = Corpus.open(corpus)
     design = read_mixtures(initial, domains=source.domains) if initial else None
     study = Study(study_dir, source, model, steps=steps, batch=batch, rule=rule, seed=seed,
                   device=None if device == "auto" else device,
                   fit={"draws": draws, "tune": draws})
+    if observations is not None:
+        study.start_from(Observations.read_csv(observations))
     post = study.run(rounds, design)
     out.print(f"{study.rounds_done()} rounds fitted; {len(post.observations.runs)} runs in "
               f"{study.observations_path}; latest posterior {study.round_dir(study.rounds_done() - 1)}")
