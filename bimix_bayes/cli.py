@@ -680,6 +680,9 @@ def loop(
         help="Start from these observations instead of training an initial design (e.g. the "
              "output of bimix train or bimix import): they become round 0, fitted, not "
              "retrained.")] = None,
+    posterior: Annotated[Path | None, typer.Option(
+        help="With --observations: their fit from bimix fit, used as round 0's posterior "
+             "instead of fitting them again.")] = None,
     rule: Annotated[str, typer.Option(help="Planner rule: thompson or info.")] = "thompson",
     draws: Annotated[int, typer.Option(help="NUTS draws (and tuning steps) per chain.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seeds training, fitting and planning.")] = 0,
@@ -691,8 +694,8 @@ def loop(
     from checkpoints: rerun the same command after a crash to continue.
 
     Example: bimix loop --corpus c/ --model tiny --steps 300 --out study/ --rounds 3
-    From runs already trained: bimix loop --observations obs.csv --corpus c/ --model demo
-    --steps 150 --out study/ --rounds 1
+    From runs already trained and fitted: bimix loop --observations obs.csv --posterior fit.nc
+    --corpus c/ --model demo --steps 150 --out study/ --rounds 1
     """
     if initial is not None and observations is not None:
         raise BimixInputError("give --initial (mixtures to train) or --observations (runs "
@@ -702,8 +705,11 @@ def loop(
     study = Study(study_dir, source, model, steps=steps, batch=batch, rule=rule, seed=seed,
                   device=None if device == "auto" else device,
                   fit={"draws": draws, "tune": draws})
+    if posterior is not None and observations is None:
+        raise BimixInputError("--posterior is round 0's fit of --observations; give both")
     if observations is not None:
-        study.start_from(Observations.read_csv(observations))
+        study.start_from(Observations.read_csv(observations),
+                         None if posterior is None else Posterior.load(posterior))
     post = study.run(rounds, design)
     out.print(f"{study.rounds_done()} rounds fitted; {len(post.observations.runs)} runs in "
               f"{study.observations_path}; latest posterior {study.round_dir(study.rounds_done() - 1)}")

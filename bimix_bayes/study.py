@@ -9,9 +9,10 @@ A study directory holds everything a study learns::
     ...
 
 A study can also start from observations that exist already (:meth:`Study.start_from`, ``bimix
-loop --observations OBS.csv``): they are copied into ``DIR/observations.csv``, their runs' mixtures
-become round 0 (``round-00/imported.txt`` names the file; round 0 is then fitted, not trained), and
-the planned rounds train on from there.
+loop --observations OBS.csv [--posterior FIT.nc]``): they are copied into ``DIR/observations.csv``,
+their runs' mixtures become round 0 (``round-00/imported.txt`` names the file; round 0 is then
+fitted, or takes the given fit of those observations, not trained), and the planned rounds train
+on from there.
 
 Each step writes its file atomically and is skipped when the file exists, and the trainer resumes
 unfinished runs from their checkpoints, so rerunning the same command after a crash, even SIGKILL,
@@ -39,7 +40,7 @@ from bimix_bayes._io import atomic_path
 from bimix_bayes.corpus import Corpus
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.mixtures import read_mixtures, write_mixtures
-from bimix_bayes.observations import Observations
+from bimix_bayes.observations import REQUIRED, Observations
 from bimix_bayes.posterior import Posterior
 
 if TYPE_CHECKING:  # the trainer (torch) is imported only when a study is built
@@ -178,10 +179,12 @@ class Study:
         if not path.is_file():
             write_mixtures(design, path)
 
-    def start_from(self, observations: Observations) -> None:
+    def start_from(self, observations: Observations, posterior: Posterior | None = None) -> None:
         """Make existing observations round 0: copied in, fitted, not trained again.
 
         Kept as is when the study already started from the same file (a rerun after a crash).
+        ``posterior``, a fit of exactly these observations (``bimix fit OBS.csv``), becomes round
+        0's posterior instead of a new fit.
 
         Raises
         ------
@@ -206,6 +209,10 @@ class Study:
             raise BimixInputError(f"the observations' domains ({', '.join(observations.domains)}) "
                                   "are not the corpus's "
                                   f"({', '.join(self.corpus.domains)})", path=source)
+        if posterior is not None:
+            if not _same_rows(posterior.observations.frame, observations.frame):
+                raise BimixInputError(f"the posterior was not fitted on {source}; give the fit "
+                                      "of exactly these observations, or no posterior")
         extra = [c for c in observations.extra_columns if c not in COLUMNS]
         if extra:
             raise BimixInputError(f"column(s) {', '.join(extra)} cannot be continued by the "
@@ -215,6 +222,8 @@ class Study:
         Observations.from_frame(frame, source=source).to_csv(self.observations_path)
         write_mixtures(observations.mixtures()[self.corpus.domains].rename_axis("mixture"),
                        self.round_dir(0) / "mixtures.csv")
+        if posterior is not None:
+            posterior.save(self.round_dir(0) / "posterior.nc")
         with atomic_path(marker) as tmp:
             tmp.write_text(source + "\n", encoding="utf-8")
 
@@ -247,6 +256,17 @@ class Study:
                 self.train_round(k)
             post = self.fit_round(k)
         return post
+
+
+def _same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Whether two observation frames hold the same rows, in any order (a fit's file sorts them)."""
+    key = ["run", "domain", "step"]
+    a, b = (f[list(REQUIRED)].sort_values(key, kind="stable").reset_index(drop=True) for f in (a, b))
+    if a.shape != b.shape or not a[["run", "domain"]].astype(str).equals(
+            b[["run", "domain"]].astype(str)):
+        return False
+    numbers = [np.asarray(f[["proportion", "step", "loss"]].astype(float)) for f in (a, b)]
+    return bool(np.allclose(*numbers, rtol=1e-9, atol=0, equal_nan=True))
 
 
 def first_design(corpus: Corpus, n: int = 8, seed: int = 0) -> pd.DataFrame:

@@ -5,7 +5,9 @@ import pytest
 
 from bimix_bayes.corpus import Corpus, build_embedded_corpus
 from bimix_bayes.errors import BimixInputError
+from bimix_bayes.model import BayesianBiMix
 from bimix_bayes.observations import Observations
+from bimix_bayes.posterior import Posterior
 from bimix_bayes.study import Study, demo_design, first_design
 
 MICRO = """
@@ -81,7 +83,13 @@ def test_loop_starts_from_existing_observations_without_retraining(tmp_path, cor
     cli(*base, "--observations", obs_csv, "--initial", tmp_path / "x.csv").assert_user_error(
         "not both")
     study = _study(tmp_path / "study", corpus, preset)
-    study.start_from(before)
+    fit0 = BayesianBiMix(**FAST_FIT).fit(before).posterior_
+    fit0.save(tmp_path / "fit.nc")
+    other = Observations.from_frame(before.frame.assign(loss=before.frame["loss"] * 1.01))
+    with pytest.raises(BimixInputError, match="posterior was not fitted on"):
+        study.start_from(other, Posterior.load(tmp_path / "fit.nc"))
+    study.start_from(before, Posterior.load(tmp_path / "fit.nc"))
+    assert (study.round_dir(0) / "posterior.nc").is_file()  # round 0 is the given fit
     post = study.run(rounds=1)
     assert study.imported(0) and not study.imported(1) and study.rounds_done() == 2
     after = study.observations()
