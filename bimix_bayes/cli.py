@@ -687,6 +687,8 @@ def loop(
     draws: Annotated[int, typer.Option(help="NUTS draws (and tuning steps) per chain.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seeds training, fitting and planning.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    threads: Annotated[int | None, typer.Option(
+        help="CPU threads for torch (1 is fastest on a busy shared machine).")] = None,
 ) -> None:
     """Rounds of suggest, train and refit; every observation in OUT/observations.csv.
 
@@ -703,7 +705,7 @@ def loop(
     source = Corpus.open(corpus)
     design = read_mixtures(initial, domains=source.domains) if initial else None
     study = Study(study_dir, source, model, steps=steps, batch=batch, rule=rule, seed=seed,
-                  device=None if device == "auto" else device,
+                  device=None if device == "auto" else device, threads=threads,
                   fit={"draws": draws, "tune": draws})
     if posterior is not None and observations is None:
         raise BimixInputError("--posterior is round 0's fit of --observations; give both")

@@ -22,7 +22,7 @@ Examples
 --------
 >>> from bimix_bayes.corpus import Corpus, build_embedded_corpus               # doctest: +SKIP
 >>> corpus = Corpus.open(build_embedded_corpus("corpus"))                      # doctest: +SKIP
->>> study = Study("study", corpus, "models/tiny.toml", steps=200)            # doctest: +SKIP
+>>> study = Study("study", corpus, "tiny", steps=200)                        # doctest: +SKIP
 >>> post = study.run(rounds=2)                                                # doctest: +SKIP
 """
 
@@ -58,7 +58,7 @@ class Study:
     corpus : Corpus
         The training corpus; its domains are the mixture columns.
     preset : path-like
-        Model preset TOML (``models/tiny.toml`` for CPU).
+        Model preset: a packaged name (``tiny``, ``demo`` for CPU) or a TOML path.
     steps : int
         Optimiser steps per training run.
     batch : int
@@ -73,6 +73,8 @@ class Study:
         Seeds training, fitting and planning.
     device : str, optional
         Training device (default: CUDA when available).
+    threads : int, optional
+        CPU threads for torch (default torch's choice; 1 is fastest on a busy shared machine).
     progress : bool
         Show progress bars.
 
@@ -92,6 +94,7 @@ class Study:
     fit: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     device: str | None = None
+    threads: int | None = None
     progress: bool = True
     preset_: Preset = field(init=False, repr=False)
 
@@ -110,6 +113,9 @@ class Study:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise BimixInputError(f"{name} must be a positive integer, got {value!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(
+                self.threads, int | np.integer) or self.threads < 1):
+            raise BimixInputError(f"threads must be a positive integer, got {self.threads!r}")
         check_rule(self.rule)
         unknown = sorted(set(self.fit) - set(inspect.signature(BayesianBiMix).parameters))
         if unknown:
@@ -147,7 +153,8 @@ class Study:
 
         mixtures = read_mixtures(self.round_dir(k) / "mixtures.csv", domains=self.corpus.domains)
         return train(self.corpus, mixtures, self.preset_, self.observations_path,
-                     steps=self.steps, seeds=self.seed, device=self.device, progress=self.progress)
+                     steps=self.steps, seeds=self.seed, device=self.device, threads=self.threads,
+                     progress=self.progress)
 
     def fit_round(self, k: int) -> Posterior:
         """Fit the Bayesian model on every observation so far and save it as round ``k``'s."""

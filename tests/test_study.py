@@ -42,7 +42,7 @@ def preset(tmp_path_factory):
 
 def _study(directory, corpus, preset) -> Study:
     return Study(directory, corpus, preset, steps=6, batch=2, fit=FAST_FIT, progress=False,
-                 device="cpu")
+                 device="cpu", threads=1)
 
 
 @pytest.mark.slow
@@ -157,6 +157,7 @@ def test_cli_demo_end_to_end_and_rerun_resumes(tmp_path, cli):
     ({"batch": 2.5}, "batch must be a positive integer"),
     ({"fit": {"draw": 10}}, "unknown fit option"),
     ({"preset": "nowhere.toml"}, "nowhere.toml"),
+    ({"threads": 0}, "threads must be a positive integer"),
 ])
 def test_study_settings_are_checked_before_any_work(tmp_path, corpus, preset, change, match):
     settings = {"steps": 6, "batch": 2, "preset": preset, **change}
