@@ -5,6 +5,7 @@ import pytest
 
 from bimix_bayes.corpus import Corpus, build_embedded_corpus
 from bimix_bayes.errors import BimixInputError
+from bimix_bayes.mixtures import read_mixtures
 from bimix_bayes.model import BayesianBiMix
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior
@@ -142,8 +143,8 @@ def test_cli_demo_end_to_end_and_rerun_resumes(tmp_path, cli):
         assert section in first.out, section
     report = (tmp_path / "demo" / "report.md").read_text()
     assert "P(improvement)" in report and "Next 2 mixtures" in report
-    plan = pd.read_csv(tmp_path / "demo" / "optimum.csv").set_index("mixture")
-    assert abs(plan.loc["optimum"].sum() - 1) < 1e-9
+    plan = read_mixtures(tmp_path / "demo" / "optimum.csv")  # a mixture file train can read
+    assert list(plan.index) == ["optimum"] and abs(plan.loc["optimum"].sum() - 1) < 1e-9
 
     again = cli(*args)  # finished runs and the fit are reused: the same answer, no training
     assert again.code == 0, again.err
