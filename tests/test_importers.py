@@ -88,6 +88,23 @@ def test_tensorboard_run_config_gives_the_mixture_and_extra_domains(tb_logdir, t
     np.testing.assert_array_equal(obs.frame.query("domain == 'code'")["loss"], [2.5, 2.25, 2.0])
 
 
+def test_tensorboard_tf2_tensor_scalars_from_tensorboards_own_writer(tmp_path):
+    """TF2's tf.summary.scalar stores tensors, not simple values; TensorBoard's writer makes them."""
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    writer = EventFileWriter(str(tmp_path / "logs" / "run"))
+    for step, web, code in ((100, 3.5, 2.5), (200, 3.25, 2.25)):
+        for tag, value in (("val/web_loss", web), ("val/code_loss", code), ("val/acc", 0.5)):
+            writer.add_event(Event(step=step, wall_time=1.0, summary=scalar_pb(tag, value)))
+    writer.close()
+    mix = read_mixtures(write_mix(tmp_path / "mix.csv", {"run": {"code": 0.5, "web": 0.5}}))
+    obs = read_logs("tensorboard", [tmp_path / "logs"], pattern="val/{domain}_loss", mixtures=mix)
+    assert_obs(obs, [("run", "code", 0.5, 100, 2.5), ("run", "code", 0.5, 200, 2.25),
+                     ("run", "web", 0.5, 100, 3.5), ("run", "web", 0.5, 200, 3.25)])
+
+
 def test_tensorboard_errors(tb_logdir, tmp_path, cli):
     out = tmp_path / "obs.csv"
     mix = write_mix(tmp_path / "mix.csv", {"a": {"web": 0.7, "code": 0.3}})
