@@ -301,7 +301,10 @@ def _wandb_runs(paths: Sequence[Path], step_key: str | None) -> list[RunLog]:
             if step is None:
                 continue
             for metric, value in row.items():
-                if metric != key and (number := _number(value)) is not None:
+                number = _number(value)
+                # W&B marks a metric not logged at a step with an empty cell or NaN.
+                if metric != key and number is not None and not (
+                        math.isnan(number) and str(value).strip().lower() == "nan"):
                     run.records.append((metric, step, number, line))
         run.mixture, run.mixture_source = _config_mixture(path.parent)
         runs.append(run)

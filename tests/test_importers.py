@@ -155,6 +155,13 @@ def test_wandb_history_csv_with_step_key_and_wrapped_config(tmp_path):
                      ("run-7", "code", 0.4, 100, 2.4), ("run-7", "code", 0.4, 200, 2.1)])
     by_wandb_step = read_logs("wandb", [tmp_path / "run-7.csv"])
     assert by_wandb_step.steps == [1, 3]
+    nan_text = wandb_history().to_csv(index=False, na_rep="NaN")  # some exports spell it out
+    (tmp_path / "nan" / "run-7.csv").parent.mkdir()
+    (tmp_path / "nan" / "run-7.csv").write_text(nan_text)
+    (tmp_path / "nan" / "config.yaml").write_text((tmp_path / "config.yaml").read_text())
+    pd.testing.assert_frame_equal(
+        read_logs("wandb", [tmp_path / "nan" / "run-7.csv"], step_key="train/global_step").frame,
+        obs.frame)
 
 
 def test_wandb_scan_history_json_and_chart_export(tmp_path):
