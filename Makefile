@@ -2,18 +2,18 @@
 .PHONY: demo test lint
 
 demo:
-	scripts/venv train,dev
+	scripts/venv train,import,dev
 	.venv/bin/bimix demo --out demo-out
 
 # Two pytest workers on two cores: one BLAS/OpenMP thread each, or their spin-waits thrash. The
 # torchrun tests (marker "serial") run alone afterwards: beside another worker their ranks starve.
 test:
-	scripts/venv train,dev
+	scripts/venv train,import,dev
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	.venv/bin/python -m pytest -n 2 --dist loadgroup -q -m "not serial"
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	.venv/bin/python -m pytest -q -m serial
 
 lint:
-	scripts/venv train,dev
+	scripts/venv train,import,dev
 	.venv/bin/ruff check bimix_bayes tests benchmarks

@@ -103,7 +103,7 @@ def sync(device: torch.device) -> None:
 
 
 def bench_preset(name: str, args: argparse.Namespace, device: torch.device) -> list[dict]:
-    preset = Preset.load(ROOT / "models" / f"{name}.toml")
+    preset = Preset.load(name)  # a packaged preset
     vocab = -(-args.vocab // preset.model.vocab_multiple) * preset.model.vocab_multiple
     b, t = preset.train.micro_batch_size, preset.model.block_size
     gen = torch.Generator().manual_seed(0)

@@ -7,16 +7,26 @@ stderr with exit status 2 (no traceback).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import typer
 from rich.console import Console
 
+from bimix_bayes import __version__, exports, importers, trainer
+from bimix_bayes._io import atomic_path
+from bimix_bayes.corpus import Corpus, build_embedded_corpus, build_full_corpus
 from bimix_bayes.errors import BimixInputError
+from bimix_bayes.mixtures import read_mixtures, write_mixtures
+from bimix_bayes.observations import Observations
+from bimix_bayes.posterior import Posterior, write_predictions
+from bimix_bayes.study import Study
+from bimix_bayes.trainer.preset import preset_names
 
 app = typer.Typer(
     name="bimix",
@@ -29,6 +39,21 @@ console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"bimix {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the package version and exit.")] = False,
+) -> None:
+    """Bayesian data-mixing laws for LLM pretraining: fit, predict, optimise, plan, train."""
+
+
 @app.command()
 def validate(
     observations: Annotated[Path, typer.Argument(help="Tidy observations CSV.")],
@@ -37,13 +62,51 @@ def validate(
 
     Example: bimix validate obs.csv
     """
-    from bimix_bayes.observations import Observations
-
     obs = Observations.read_csv(observations)
     out.print(
         f"{observations}: OK: {len(obs.runs)} runs, {len(obs.domains)} domains "
         f"({len(obs.evaluated_domains)} evaluated), {len(obs.steps)} steps, {len(obs)} rows"
     )
+
+
+@app.command("import")
+def import_(
+    fmt: Annotated[str, typer.Argument(
+        metavar="FORMAT", help="tensorboard, wandb, hf or jsonl.")],
+    paths: Annotated[list[Path], typer.Argument(
+        help="Log files or folders: TensorBoard event files or log dirs; W&B history exports "
+             "(CSV/JSON); HF trainer_state.json or output dirs; JSON Lines files.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Observations CSV to write.")],
+    pattern: Annotated[str | None, typer.Option(
+        help="Metric name with {domain}, matched in full (default eval/{domain}/loss; "
+             "hf: eval_{domain}_loss).")] = None,
+    mapping: Annotated[Path | None, typer.Option(
+        "--map", help="Metric-to-domain mapping file instead of --pattern: CSV metric,domain or "
+                      "a JSON object {metric: domain}.")] = None,
+    mixtures: Annotated[Path | None, typer.Option(
+        help="Wide mixture CSV with a row named after each run (a one-row file for a single "
+             "run); default: the 'mixture' in the run's config.json/config.yaml.")] = None,
+    run: Annotated[str | None, typer.Option(
+        help="Name of the run, when the logs hold one (default: the file or folder name).")]
+    = None,
+    step_key: Annotated[str | None, typer.Option(
+        help="wandb, jsonl: the column holding the training step (default _step / step).")]
+    = None,
+) -> None:
+    """Turn training logs into an observations CSV (run,domain,proportion,step,loss).
+
+    Examples:
+    bimix import tensorboard runs/ --mixtures mix.csv --out obs.csv;
+    bimix import hf out/checkpoint-500/trainer_state.json --mixtures mix.csv --run web60 --out obs.csv;
+    bimix import wandb history.csv --pattern 'val/{domain}/loss' --mixtures mix.csv --out obs.csv;
+    bimix import jsonl evals.jsonl --map metrics.csv --out obs.csv
+    """
+    mix = None if mixtures is None else read_mixtures(mixtures)
+    obs = importers.read_logs(fmt, paths, pattern=pattern, mapping=mapping, mixtures=mix,
+                              mixtures_source=str(mixtures), run=run, step_key=step_key)
+    obs.to_csv(out_path)
+    out.print(f"wrote {out_path}: {len(obs.runs)} runs, {len(obs.evaluated_domains)} evaluated "
+              f"domains, {len(obs.steps)} steps, {len(obs)} rows")
 
 
 def _steps(text: str) -> list[int]:
@@ -87,8 +150,6 @@ def fit(
 
     Example: bimix fit obs.csv --law transfer --draws 1000 --out fit.nc
     """
-    from bimix_bayes.observations import Observations
-
     if method not in ("bayes", "leastsq"):
         raise BimixInputError(f"--method must be bayes or leastsq, got {method!r}")
     obs = Observations.read_csv(observations)
@@ -102,8 +163,6 @@ def fit(
         posterior = estimator.to_posterior()
         summary = estimator.coefficients_[[*estimator.law.parameters, "sigma"]]
     else:
-        import warnings
-
         from bimix_bayes.diagnostics import UntrustworthyFitWarning, summary_text
         from bimix_bayes.model import BayesianBiMix
 
@@ -143,9 +202,6 @@ def predict(
 
     Example: bimix predict fit.nc --mixtures mix.csv --steps 1000,5000 --out pred.csv
     """
-    from bimix_bayes.mixtures import read_mixtures
-    from bimix_bayes.posterior import Posterior, write_predictions
-
     step_list = _steps(steps)
     post = Posterior.load(posterior_path)
     mix = read_mixtures(mixtures, domains=post.sources)
@@ -194,9 +250,7 @@ def entropy(
 
     Example: bimix entropy corpus/ --out entropy.csv --mixture-out entropy_mix.csv --min 0.02
     """
-    from bimix_bayes._io import atomic_path
-    from bimix_bayes.entropy import KINDS, EntropyProxies
-    from bimix_bayes.mixtures import write_mixtures
+    from bimix_bayes.entropy import KINDS, EntropyProxies  # scipy: not needed by --help
 
     lower, upper = _bound_specs(min_, "--min"), _bound_specs(max_, "--max")
     proxies = EntropyProxies(kind or KINDS, temperature, lower=lower, upper=upper, split=split,
@@ -218,10 +272,15 @@ def _int_list(text: str | None, option: str) -> list[int] | None:
         raise BimixInputError(f"{option} takes comma-separated integers, got {text!r}") from None
 
 
+ModelOpt = Annotated[str, typer.Option(
+    help=f"Model preset: a name ({', '.join(preset_names())}; shipped in "
+         "bimix_bayes/data/presets/) or the path of a TOML file.")]
+
+
 @app.command()
 def train(
     mixtures: Annotated[Path, typer.Option(help="Wide mixtures CSV: one run per row (and seed).")],
-    model: Annotated[Path, typer.Option(help="Model preset TOML, e.g. models/tiny.toml.")],
+    model: ModelOpt,
     steps: Annotated[int, typer.Option(help="Optimiser steps per run.")],
     corpus: Annotated[Path, typer.Option(help="Corpus directory (bimix corpus build).")],
     out_path: Annotated[Path, typer.Option("--out", help="Observations CSV; rows are appended.")],
@@ -247,21 +306,17 @@ def train(
     Rerunning the same command after a crash resumes from the last checkpoint; finished runs are
     skipped. For several GPUs, launch with torchrun --nproc_per_node=K -m bimix_bayes.cli train ...
 
-    Example: bimix train --mixtures mix.csv --model models/tiny.toml --steps 300 --corpus c/ --out o.csv
+    Example: bimix train --mixtures mix.csv --model tiny --steps 300 --corpus c/ --out o.csv
     """
-    from bimix_bayes.corpus import Corpus
-    from bimix_bayes.mixtures import read_mixtures
-    from bimix_bayes.trainer import Preset
-    from bimix_bayes.trainer import train as train_runs
-
     source = Corpus.open(corpus)
     mix = read_mixtures(mixtures, domains=source.domains)
-    preset = Preset.load(model)
-    obs = train_runs(source, mix, preset, out_path, steps=steps, seeds=_int_list(seed, "--seed"),
-                     eval_steps=_int_list(eval_steps, "--eval-steps"), n_evals=n_evals,
-                     device=device, compile=compile_, checkpoint_dir=checkpoint_dir,
-                     checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
-                     distribute=distribute, threads=threads, progress=progress)
+    preset = trainer.Preset.load(model)
+    obs = trainer.train(source, mix, preset, out_path, steps=steps,
+                        seeds=_int_list(seed, "--seed"),
+                        eval_steps=_int_list(eval_steps, "--eval-steps"), n_evals=n_evals,
+                        device=device, compile=compile_, checkpoint_dir=checkpoint_dir,
+                        checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
+                        distribute=distribute, threads=threads, progress=progress)
     if os.environ.get("RANK", "0") == "0":  # one summary under torchrun, not one per rank
         out.print(f"{out_path}: {len(obs.runs)} runs, {len(obs)} rows")
 
@@ -289,8 +344,6 @@ def corpus_build(
 
     Example: bimix corpus build --embedded --out corpus/
     """
-    from bimix_bayes.corpus import Corpus, build_embedded_corpus, build_full_corpus
-
     options = {"tokenizer": tokenizer, "vocab_size": vocab_size, "overwrite": force,
                "log": console.print}
     if embedded:
@@ -347,8 +400,6 @@ def plot(
         raise BimixInputError(f"--kind must be one of {', '.join(PLOT_KINDS)}, got {kind!r}")
     names = None if domains is None else [d.strip() for d in domains.split(",") if d.strip()]
     if kind == "regret":
-        import pandas as pd
-
         if not input_path.is_file():
             raise BimixInputError("file not found", path=input_path)
         try:
@@ -359,9 +410,6 @@ def plot(
         out.print(f"wrote {out_path}")
         return
 
-    from bimix_bayes.mixtures import read_mixtures
-    from bimix_bayes.observations import Observations
-    from bimix_bayes.posterior import Posterior
 
     post = Posterior.load(input_path)
     if kind == "curves":
@@ -466,17 +514,28 @@ def optimize(
     prob: Annotated[float, typer.Option(help="Probability of the reported intervals.")] = 0.9,
     max_draws: Annotated[int | None, typer.Option(help="Use at most this many draws.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (draw subset, multi-start).")] = 0,
+    export: Annotated[list[str] | None, typer.Option(
+        help="Also write the mixture as a training configuration (repeatable): hf (PLAN.hf.py, "
+             "datasets.interleave_datasets probabilities), olmo (PLAN.olmo.yaml, OLMo-core "
+             "sources with target_ratio), megatron (PLAN.megatron.txt, weight-prefix pairs for "
+             "--data-args-path), json (PLAN.weights.json).")] = None,
+    export_paths: Annotated[str | None, typer.Option(
+        help="olmo, megatron: each domain's data path or prefix, with {domain} replaced "
+             "(default {domain}/*.npy for olmo, {domain}_text_document for megatron).")] = None,
 ) -> None:
     """Find the mixture with the best expected gain (or P(improvement), or safe quantile).
 
-    Example: bimix optimize fit.nc --step 5000 --bounds code=0.05:0.5 --out plan.csv
-    """
-    import json
+    Writes PLAN.csv (domain, proportion and the interval of the optimum), PLAN.json (the gain
+    summary) and PLAN.mixture.csv, the mixture in the wide format that predict --mixtures,
+    train --mixtures and suggest --candidates read; --export adds training configurations.
 
-    from bimix_bayes._io import atomic_path
-    from bimix_bayes.mixtures import read_mixtures
-    from bimix_bayes.optimizer import optimize as run_optimize
-    from bimix_bayes.posterior import Posterior
+    Example: bimix optimize fit.nc --step 5000 --bounds code=0.05:0.5 --export hf --out plan.csv
+    """
+    unknown = sorted(set(export or []) - set(exports.FORMATS))
+    if unknown:
+        raise BimixInputError(f"--export takes {', '.join(exports.FORMATS)}, got "
+                              f"{', '.join(unknown)}")
+    from bimix_bayes.optimizer import optimize as run_optimize  # scipy: not needed by --help
 
     target = _target_step(step, tokens, tokens_per_step)
     post = Posterior.load(posterior_path)
@@ -490,17 +549,24 @@ def optimize(
                           max_draws=max_draws, seed=seed)
     summary = result.summary()
     summary_path = out_path.with_suffix(".json")
+    mixture_path = out_path.with_suffix(".mixture.csv")
     with atomic_path(out_path) as tmp:
         result.plan_frame().to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(summary_path) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    exports.write_mixture(result.mixture, mixture_path)
+    note = (f"Mixture chosen by bimix optimize {posterior_path} --step {target:g} ({objective}); "
+            f"expected gain {summary['gain_mean']:.4g} nats/token, "
+            f"P(gain > 0) = {summary['prob_improvement']:.3f}.")
+    written = [exports.export(result.mixture, fmt, out_path.with_suffix(""), note=note,
+                              paths=export_paths) for fmt in dict.fromkeys(export or [])]
     out.print(result.plan_frame().round(4).to_string(index=False))
     out.print(
         f"gain {summary['gain_mean']:.4g} nats [{summary['gain_lower']:.4g}, "
         f"{summary['gain_upper']:.4g}] ({prob:g} interval), P(gain > 0) = "
         f"{summary['prob_improvement']:.3f}, expected loss {summary['expected_loss']:.4g} vs "
         f"{summary['reference_expected_loss']:.4g} for the reference")
-    out.print(f"wrote {out_path} and {summary_path}")
+    out.print(f"wrote {', '.join(map(str, [out_path, summary_path, mixture_path, *written]))}")
 
 
 @app.command()
@@ -516,7 +582,9 @@ def suggest(
     candidates: Annotated[Path | None, typer.Option(
         help="Wide mixture CSV to choose from (default: the whole feasible simplex).")] = None,
     corpus: Annotated[Path | None, typer.Option(
-        help="Cold start without a posterior: the corpus's entropy design.")] = None,
+        help="Cold start without a posterior: the corpus's entropy mixtures, then seeded "
+             "Dirichlet(1) mixtures up to --n (a first round whose fit identifies every "
+             "domain).")] = None,
     bounds: BoundsOpt = None,
     available: AvailableOpt = None,
     max_epochs: Annotated[float, typer.Option(help="Epochs allowed over a domain's data.")] = 1.0,
@@ -531,16 +599,15 @@ def suggest(
     """Suggest the next mixtures to train, with each one's score, expected loss and sd.
 
     Example: bimix suggest fit.nc --n 4 --step 5000 --rule thompson --out next.csv
+    Cold start: bimix suggest --corpus corpus --n 8 --out design.csv
     """
-    from bimix_bayes.mixtures import read_mixtures, write_mixtures
-    from bimix_bayes.planner import initial_design
-    from bimix_bayes.planner import suggest as run_suggest
-    from bimix_bayes.posterior import Posterior
+    from bimix_bayes.planner import suggest as run_suggest  # scipy: not needed by --help
+    from bimix_bayes.study import first_design
 
     if posterior_path is None:
         if corpus is None:
             raise BimixInputError("give a posterior file, or --corpus for a cold-start design")
-        nxt = initial_design(corpus)
+        nxt = first_design(Corpus.open(corpus), n, seed=seed)
     else:
         target = _target_step(step, tokens, tokens_per_step)
         post = Posterior.load(posterior_path)
@@ -601,34 +668,49 @@ def demo(
 @app.command()
 def loop(
     corpus: Annotated[Path, typer.Option(help="Corpus directory (bimix corpus build).")],
-    model: Annotated[Path, typer.Option(help="Model preset TOML, e.g. models/tiny.toml.")],
+    model: ModelOpt,
     steps: Annotated[int, typer.Option(help="Optimiser steps per run.")],
     study_dir: Annotated[Path, typer.Option("--out", help="Study folder (resumable).")],
     rounds: Annotated[int, typer.Option(help="Planned rounds after the initial design.")] = 2,
     batch: Annotated[int, typer.Option(help="Mixtures per planned round.")] = 4,
     initial: Annotated[Path | None, typer.Option(
         help="Initial design (wide mixtures CSV); default: the corpus's entropy mixtures.")] = None,
+    observations: Annotated[Path | None, typer.Option(
+        help="Start from these observations instead of training an initial design (e.g. the "
+             "output of bimix train or bimix import): they become round 0, fitted, not "
+             "retrained.")] = None,
+    posterior: Annotated[Path | None, typer.Option(
+        help="With --observations: their fit from bimix fit, used as round 0's posterior "
+             "instead of fitting them again.")] = None,
     rule: Annotated[str, typer.Option(help="Planner rule: thompson or info.")] = "thompson",
     draws: Annotated[int, typer.Option(help="NUTS draws (and tuning steps) per chain.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seeds training, fitting and planning.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    threads: Annotated[int | None, typer.Option(
+        help="CPU threads for torch (1 is fastest on a busy shared machine).")] = None,
 ) -> None:
     """Rounds of suggest, train and refit; every observation in OUT/observations.csv.
 
     Each step's output is written atomically and reused when it exists, and unfinished runs resume
     from checkpoints: rerun the same command after a crash to continue.
 
-    Example: bimix loop --corpus c/ --model models/tiny.toml --steps 300 --out study/ --rounds 3
+    Example: bimix loop --corpus c/ --model tiny --steps 300 --out study/ --rounds 3
+    From runs already trained and fitted: bimix loop --observations obs.csv --posterior fit.nc
+    --corpus c/ --model demo --steps 150 --out study/ --rounds 1
     """
-    from bimix_bayes.corpus import Corpus
-    from bimix_bayes.mixtures import read_mixtures
-    from bimix_bayes.study import Study
-
+    if initial is not None and observations is not None:
+        raise BimixInputError("give --initial (mixtures to train) or --observations (runs "
+                              "already trained), not both")
     source = Corpus.open(corpus)
     design = read_mixtures(initial, domains=source.domains) if initial else None
     study = Study(study_dir, source, model, steps=steps, batch=batch, rule=rule, seed=seed,
-                  device=None if device == "auto" else device,
+                  device=None if device == "auto" else device, threads=threads,
                   fit={"draws": draws, "tune": draws})
+    if posterior is not None and observations is None:
+        raise BimixInputError("--posterior is round 0's fit of --observations; give both")
+    if observations is not None:
+        study.start_from(Observations.read_csv(observations),
+                         None if posterior is None else Posterior.load(posterior))
     post = study.run(rounds, design)
     out.print(f"{study.rounds_done()} rounds fitted; {len(post.observations.runs)} runs in "
               f"{study.observations_path}; latest posterior {study.round_dir(study.rounds_done() - 1)}")

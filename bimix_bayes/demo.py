@@ -26,6 +26,7 @@ import pandas as pd
 from bimix_bayes import diagnostics as diag
 from bimix_bayes._io import atomic_path
 from bimix_bayes.corpus import Corpus, build_embedded_corpus
+from bimix_bayes.exports import write_mixture
 from bimix_bayes.mixtures import write_mixtures
 from bimix_bayes.posterior import Posterior
 from bimix_bayes.study import Study, demo_design
@@ -110,8 +111,9 @@ def run_demo(
     log(f"[4/5] optimising the mixture and planning the next {batch} runs at step {steps}")
     plan = optimize(post, steps, seed=seed)
     nxt = suggest(post, batch, steps, seed=seed)
-    write_mixtures(plan.plan_frame().set_index("domain").T.rename_axis("mixture")
-                   .rename(index={"proportion": "optimum"}), out / "optimum.csv")
+    # One row, the mixture itself: readable by train/predict --mixtures (the plan's interval rows
+    # are not mixtures).
+    write_mixture(plan.mixture, out / "optimum.csv")
     write_mixtures(nxt, out / "next.csv")
     with atomic_path(out / "optimum.json") as tmp:
         tmp.write_text(json.dumps(plan.summary(), indent=2))

@@ -29,10 +29,9 @@ import pandas as pd
 
 from bimix_bayes._io import read_text_csv
 from bimix_bayes.errors import BimixInputError
+from bimix_bayes.mixtures import ROUNDING_TOL
 from bimix_bayes.observations import Observations
 
-#: Default tolerance on a published mixture's sum before it is rescaled to 1.
-SUM_TOL = 0.01
 #: Training-domain names of mixinglaws checkpoint groups whose folder name does not list them
 #: (the 2-domain runs mix Github and Pile-CC, in that order, as in the authors' notebook).
 MIXINGLAWS_GROUPS = {"base2": ("Github", "Pile-CC")}
@@ -64,7 +63,7 @@ def load_regmix(
     *,
     step: int,
     run_prefix: str = "",
-    sum_tol: float = SUM_TOL,
+    sum_tol: float = ROUNDING_TOL,
 ) -> Observations:
     """Load a RegMix mixture CSV and its loss CSV (one final-step evaluation per run).
 

@@ -4,13 +4,14 @@ Examples
 --------
 >>> import pandas as pd
 >>> mix = validate_mixtures(pd.DataFrame({"mixture": ["m1"], "web": [0.6], "code": [0.4]}))
->>> mix.loc["m1", "code"]
+>>> float(mix.loc["m1", "code"])
 0.4
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,9 +20,77 @@ import pandas as pd
 from bimix_bayes._io import atomic_path, read_text_csv
 from bimix_bayes.errors import BimixInputError
 
+#: Shares that sum to 1 within this are taken exactly as written (float rounding).
 SUM_TOL = 1e-6
+#: Shares that sum to 1 within this (but not within :data:`SUM_TOL`) are renormalised with one note;
+#: further off is an error. Files rounded to 3 decimals (published swarms) or written by hand sum
+#: to 1 within a few 1e-3 (RegMix's 17-domain rows: 0.996-1.003).
+ROUNDING_TOL = 1e-2
 #: Columns that ``bimix suggest`` adds beside the proportions; readers skip them.
 ANNOTATIONS = ("score", "expected_loss", "loss_sd", "rule")
+
+
+class RenormalisedWarning(UserWarning):
+    """Shares that summed to 1 only within :data:`ROUNDING_TOL` were divided by their sum."""
+
+
+def sum_divisors(
+    sums: pd.Series, *, source: str, lines: Sequence[int], what: str = "mixture",
+    tol: float = ROUNDING_TOL, note: bool = True,
+) -> pd.Series:
+    """Check the share sums of mixtures (or runs) and say what to divide each one's shares by.
+
+    The one rule of the package for shares that do not sum to 1 exactly: within :data:`SUM_TOL`
+    they are kept, within ``tol`` they are renormalised (with one :class:`RenormalisedWarning`
+    for the whole file, which the CLI prints as one line on stderr), beyond it they are refused.
+
+    Parameters
+    ----------
+    sums : pandas.Series
+        Each mixture's (run's) sum of shares, indexed by its name.
+    source : str
+        The file, for the note and the error.
+    lines : sequence of int
+        The line of the file each sum comes from (for the error).
+    what : str
+        What a row is, in the messages ("mixture", "run").
+    tol : float
+        Largest accepted distance of a sum from 1.
+    note : bool
+        Warn when anything is renormalised.
+
+    Returns
+    -------
+    pandas.Series
+        The sum where a row is renormalised, 1.0 where it is kept as it is.
+
+    Raises
+    ------
+    BimixInputError
+        Naming the file, the line and the first sum further than ``tol`` from 1.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     d = sum_divisors(pd.Series({"a": 1.0, "b": 0.999}), source="m.csv", lines=[2, 3])
+    >>> d.tolist(), len(caught)
+    ([1.0, 0.999], 1)
+    """
+    off = (sums - 1.0).abs()
+    bad = (off > tol).to_numpy() | ~np.isfinite(sums.to_numpy(dtype=float))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise BimixInputError(f"{what} {sums.index[i]!r}: proportions sum to {sums.iloc[i]:.9g}, "
+                              f"not 1 (accepted within {tol:g})", path=source, line=lines[i])
+    fix = off > SUM_TOL
+    if fix.any() and note:
+        worst = off[fix].idxmax()
+        warnings.warn(f"{source}: {int(fix.sum())} {what}(s) with proportions summing to 1 only "
+                      f"within {tol:g} (furthest: {what} {worst!r}, sum {sums[worst]:.6g}); "
+                      "renormalised to sum to 1", RenormalisedWarning, stacklevel=3)
+    return sums.where(fix, 1.0)
 
 
 def read_mixtures(
@@ -92,11 +161,11 @@ def validate_mixtures(
         neg = [c for c, v in zip(columns, row, strict=True) if v < 0]
         if neg:
             raise BimixInputError(f"proportion of {neg[0]!r} is negative", path=source, line=i + 2)
-        if abs(row.sum() - 1.0) > SUM_TOL:
-            raise BimixInputError(f"mixture {names[i]!r}: proportions sum to {row.sum():.9g}, not 1",
-                                  path=source, line=i + 2)
+    values = values.astype(float)
     values.index = pd.Index(names, name="mixture")
-    return values.astype(float)
+    divisors = sum_divisors(values.sum(axis=1), source=source,
+                            lines=range(2, len(values) + 2), what="mixture")
+    return values.div(divisors, axis=0)
 
 
 def write_mixtures(mixtures: pd.DataFrame, path: str | os.PathLike[str]) -> None:

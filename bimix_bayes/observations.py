@@ -35,9 +35,9 @@ import xarray as xr
 
 from bimix_bayes._io import atomic_path, read_text_csv
 from bimix_bayes.errors import BimixInputError
+from bimix_bayes.mixtures import ROUNDING_TOL, SUM_TOL, sum_divisors
 
 REQUIRED = ("run", "domain", "proportion", "step", "loss")
-SUM_TOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         (blank["proportion"], lambda i: "proportion is missing"),
         (prop.isna() & ~blank["proportion"],
          lambda i: f"proportion is not a number: {_cell(frame, 'proportion', i)}"),
-        (~np.isfinite(prop.fillna(0.0)) | (prop < 0) | (prop > 1 + SUM_TOL),
+        (~np.isfinite(prop.fillna(0.0)) | (prop < 0) | (prop > 1 + ROUNDING_TOL),
          lambda i: f"proportion must be within [0, 1], got {prop[i]}"),
         (blank["step"] ^ blank["loss"],
          lambda i: "step and loss must both be given (or both be empty for a proportion-only row)"),
@@ -277,11 +277,10 @@ def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
                                    "trained on or evaluated)")
 
     sums = pairs.groupby("run", sort=False)["proportion"].sum()
-    off = sums[(sums - 1.0).abs() > SUM_TOL]
-    if len(off):
-        run = off.index[0]
-        i = out.index[out["run"] == run][-1]
-        raise _fail(source, i, f"run {run!r}: proportions sum to {off.iloc[0]:.9g}, not 1")
+    last_row = out.reset_index().groupby("run", sort=False)["index"].last()
+    divisors = sum_divisors(sums, source=source, lines=(last_row[sums.index] + 2).tolist(),
+                            what="run")
+    out["proportion"] = out["proportion"] / out["run"].map(divisors)
     if not evaluated.any():
         raise BimixInputError("no evaluated rows (every row lacks step and loss)", path=source)
     return out

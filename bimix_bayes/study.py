@@ -8,6 +8,12 @@ A study directory holds everything a study learns::
     DIR/round-01/mixtures.csv     the batch the planner suggested from round 0's posterior
     ...
 
+A study can also start from observations that exist already (:meth:`Study.start_from`, ``bimix
+loop --observations OBS.csv [--posterior FIT.nc]``): they are copied into ``DIR/observations.csv``,
+their runs' mixtures become round 0 (``round-00/imported.txt`` names the file; round 0 is then
+fitted, or takes the given fit of those observations, not trained), and the planned rounds train
+on from there.
+
 Each step writes its file atomically and is skipped when the file exists, and the trainer resumes
 unfinished runs from their checkpoints, so rerunning the same command after a crash, even SIGKILL,
 continues where it stopped and loses nothing.
@@ -16,7 +22,7 @@ Examples
 --------
 >>> from bimix_bayes.corpus import Corpus, build_embedded_corpus               # doctest: +SKIP
 >>> corpus = Corpus.open(build_embedded_corpus("corpus"))                      # doctest: +SKIP
->>> study = Study("study", corpus, "models/tiny.toml", steps=200)            # doctest: +SKIP
+>>> study = Study("study", corpus, "tiny", steps=200)                        # doctest: +SKIP
 >>> post = study.run(rounds=2)                                                # doctest: +SKIP
 """
 
@@ -30,10 +36,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bimix_bayes._io import atomic_path
 from bimix_bayes.corpus import Corpus
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.mixtures import read_mixtures, write_mixtures
-from bimix_bayes.observations import Observations
+from bimix_bayes.observations import REQUIRED, Observations
 from bimix_bayes.posterior import Posterior
 
 if TYPE_CHECKING:  # the trainer (torch) is imported only when a study is built
@@ -51,7 +58,7 @@ class Study:
     corpus : Corpus
         The training corpus; its domains are the mixture columns.
     preset : path-like
-        Model preset TOML (``models/tiny.toml`` for CPU).
+        Model preset: a packaged name (``tiny``, ``demo`` for CPU) or a TOML path.
     steps : int
         Optimiser steps per training run.
     batch : int
@@ -66,6 +73,8 @@ class Study:
         Seeds training, fitting and planning.
     device : str, optional
         Training device (default: CUDA when available).
+    threads : int, optional
+        CPU threads for torch (default torch's choice; 1 is fastest on a busy shared machine).
     progress : bool
         Show progress bars.
 
@@ -85,6 +94,7 @@ class Study:
     fit: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     device: str | None = None
+    threads: int | None = None
     progress: bool = True
     preset_: Preset = field(init=False, repr=False)
 
@@ -103,6 +113,9 @@ class Study:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise BimixInputError(f"{name} must be a positive integer, got {value!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(
+                self.threads, int | np.integer) or self.threads < 1):
+            raise BimixInputError(f"threads must be a positive integer, got {self.threads!r}")
         check_rule(self.rule)
         unknown = sorted(set(self.fit) - set(inspect.signature(BayesianBiMix).parameters))
         if unknown:
@@ -140,7 +153,8 @@ class Study:
 
         mixtures = read_mixtures(self.round_dir(k) / "mixtures.csv", domains=self.corpus.domains)
         return train(self.corpus, mixtures, self.preset_, self.observations_path,
-                     steps=self.steps, seeds=self.seed, device=self.device, progress=self.progress)
+                     steps=self.steps, seeds=self.seed, device=self.device, threads=self.threads,
+                     progress=self.progress)
 
     def fit_round(self, k: int) -> Posterior:
         """Fit the Bayesian model on every observation so far and save it as round ``k``'s."""
@@ -172,6 +186,58 @@ class Study:
         if not path.is_file():
             write_mixtures(design, path)
 
+    def start_from(self, observations: Observations, posterior: Posterior | None = None) -> None:
+        """Make existing observations round 0: copied in, fitted, not trained again.
+
+        Kept as is when the study already started from the same file (a rerun after a crash).
+        ``posterior``, a fit of exactly these observations (``bimix fit OBS.csv``), becomes round
+        0's posterior instead of a new fit.
+
+        Raises
+        ------
+        BimixInputError
+            The study already has other observations or another round 0; the observations'
+            domains are not the corpus's; a column the trainer does not write.
+        """
+        from bimix_bayes.trainer.obslog import COLUMNS
+
+        source = observations.source
+        marker = self.round_dir(0) / "imported.txt"
+        if marker.is_file():
+            if marker.read_text(encoding="utf-8").strip() != source:
+                raise BimixInputError(f"this study started from {marker.read_text().strip()}, "
+                                      f"not {source}", path=self.directory)
+            return
+        if self.observations_path.exists() or (self.round_dir(0) / "mixtures.csv").exists():
+            raise BimixInputError("the study already has observations or a first round; start "
+                                  "from existing observations in a new folder",
+                                  path=self.directory)
+        if set(observations.domains) != set(self.corpus.domains):
+            raise BimixInputError(f"the observations' domains ({', '.join(observations.domains)}) "
+                                  "are not the corpus's "
+                                  f"({', '.join(self.corpus.domains)})", path=source)
+        if posterior is not None:
+            if not _same_rows(posterior.observations.frame, observations.frame):
+                raise BimixInputError(f"the posterior was not fitted on {source}; give the fit "
+                                      "of exactly these observations, or no posterior")
+        extra = [c for c in observations.extra_columns if c not in COLUMNS]
+        if extra:
+            raise BimixInputError(f"column(s) {', '.join(extra)} cannot be continued by the "
+                                  f"trainer, which writes {','.join(COLUMNS)}", path=source)
+        # The trainer appends to this file: it must have exactly the trainer's columns.
+        frame = observations.frame.reindex(columns=list(COLUMNS))
+        Observations.from_frame(frame, source=source).to_csv(self.observations_path)
+        write_mixtures(observations.mixtures()[self.corpus.domains].rename_axis("mixture"),
+                       self.round_dir(0) / "mixtures.csv")
+        if posterior is not None:
+            posterior.save(self.round_dir(0) / "posterior.nc")
+        with atomic_path(marker) as tmp:
+            tmp.write_text(source + "\n", encoding="utf-8")
+
+    def imported(self, k: int) -> bool:
+        """Whether round ``k`` holds observations brought in by :meth:`start_from`."""
+        return (self.round_dir(k) / "imported.txt").is_file()
+
     def run(self, rounds: int, design: pd.DataFrame | None = None) -> Posterior:
         """Run the initial design and ``rounds`` planned rounds; resume wherever a crash stopped.
 
@@ -193,23 +259,54 @@ class Study:
         for k in range(rounds + 1):
             if k > 0:
                 self.plan_round(k, post)
-            self.train_round(k)
+            if not self.imported(k):
+                self.train_round(k)
             post = self.fit_round(k)
         return post
 
 
-def demo_design(corpus: Corpus, n_random: int = 4, seed: int = 0) -> pd.DataFrame:
-    """The demo's initial design: the four entropy mixtures plus seeded Dirichlet(1) mixtures.
+def _same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Whether two observation frames hold the same rows, in any order (a fit's file sorts them)."""
+    key = ["run", "domain", "step"]
+    a, b = (f[list(REQUIRED)].sort_values(key, kind="stable").reset_index(drop=True) for f in (a, b))
+    if a.shape != b.shape or not a[["run", "domain"]].astype(str).equals(
+            b[["run", "domain"]].astype(str)):
+        return False
+    numbers = [np.asarray(f[["proportion", "step", "loss"]].astype(float)) for f in (a, b)]
+    return bool(np.allclose(*numbers, rtol=1e-9, atol=0, equal_nan=True))
 
-    The entropy mixtures all lie near the centre of the simplex; the random ones spread each
-    domain's proportion so that every domain's exponent is identified from the first round.
+
+def first_design(corpus: Corpus, n: int = 8, seed: int = 0) -> pd.DataFrame:
+    """A first round of ``n`` mixtures: the entropy mixtures, then seeded Dirichlet(1) mixtures.
+
+    The entropy mixtures (:func:`bimix_bayes.planner.initial_design`) all lie near the centre of
+    the simplex, so on their own they leave the proportion exponents weakly identified (an
+    untrustworthy first fit); the random ones spread each domain's share so that every domain's
+    exponent is identified from the first round. ``n`` below the number of entropy mixtures keeps
+    the first ``n`` of them. ``bimix suggest --corpus DIR --n N`` writes this design.
+
+    Examples
+    --------
+    >>> from bimix_bayes.corpus import Corpus, build_embedded_corpus   # doctest: +SKIP
+    >>> first_design(Corpus.open("corpus"), n=8).index.tolist()[-1]   # doctest: +SKIP
+    'dirichlet-4'
     """
     from bimix_bayes.planner import initial_design
 
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise BimixInputError(f"the first design needs n >= 1 mixtures, got {n!r}")
     design = initial_design(corpus)
+    n_random = max(0, n - len(design))
     rng = np.random.default_rng(seed)
     spread = rng.dirichlet(np.ones(len(corpus.domains)), size=n_random)
     random = pd.DataFrame(spread, columns=design.columns,
                           index=pd.Index([f"dirichlet-{i + 1}" for i in range(n_random)],
                                          name="mixture"))
-    return pd.concat([design, random])
+    return pd.concat([design, random]).head(n)
+
+
+def demo_design(corpus: Corpus, n_random: int = 4, seed: int = 0) -> pd.DataFrame:
+    """The demo's initial design: the four entropy mixtures plus ``n_random`` Dirichlet ones."""
+    from bimix_bayes.entropy import KINDS  # entropy_design makes one mixture per kind
+
+    return first_design(corpus, len(KINDS) + n_random, seed)

@@ -122,3 +122,10 @@ def test_installed_script_reports_one_line_without_traceback(tmp_path):
     assert res.returncode == 2
     CliResult(res.returncode, res.stdout, res.stderr).assert_user_error("none.nc", "file not found")
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_version_prints_the_package_version(cli):
+    from bimix_bayes import __version__
+
+    done = cli("--version")
+    assert done.code == 0 and done.out == f"bimix {__version__}\n"

@@ -106,10 +106,37 @@ def test_rejects_proportions_not_summing_to_one(tmp_path, frame, data):
     run = data.draw(st.sampled_from(sorted(frame["run"].unique())))
     rows = frame.index[frame["run"] == run]
     domain = frame.loc[rows[0], "domain"]
-    frame.loc[(frame["run"] == run) & (frame["domain"] == domain), "proportion"] += 0.01
+    frame.loc[(frame["run"] == run) & (frame["domain"] == domain), "proportion"] += 0.02
     if frame.loc[rows[0], "proportion"] > 1:  # would trip the [0, 1] rule first
         return
-    _rejects(tmp_path, frame, rows[-1] + 2, rf"run '{run}': proportions sum to 1\.01")
+    _rejects(tmp_path, frame, rows[-1] + 2, rf"run '{run}': proportions sum to 1\.02")
+
+
+def test_rounded_proportions_are_renormalised_with_one_note(tmp_path):
+    from bimix_bayes.mixtures import ROUNDING_TOL, RenormalisedWarning, read_mixtures
+
+    frame = pd.DataFrame({"run": ["a"] * 3 + ["b"] * 3 + ["c"] * 3,
+                          "domain": ["web", "code", "math"] * 3,
+                          "proportion": [0.333, 0.333, 0.333, 0.5, 0.25, 0.25, 0.667, 0.167, 0.167],
+                          "step": [10] * 9, "loss": [3.0, 2.0, 1.0] * 3})
+    frame.to_csv(tmp_path / "obs.csv", index=False)
+    with pytest.warns(RenormalisedWarning, match=r"2 run\(s\) .* within 0\.01") as notes:
+        obs = Observations.read_csv(tmp_path / "obs.csv")
+    assert len(notes) == 1
+    shares = obs.mixtures()
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    assert shares.loc["b"].tolist() == [0.5, 0.25, 0.25]  # exact rows are kept as written
+    np.testing.assert_allclose(shares.loc["a"], [1 / 3] * 3)
+
+    (tmp_path / "mix.csv").write_text("mixture,web,code\nm1,0.3333,0.6666\nm2,0.5,0.5\n"
+                                      f"m3,0.5,{0.5 + 2 * ROUNDING_TOL}\n")
+    with pytest.raises(BimixInputError, match=r"mix\.csv: line 4: mixture 'm3': proportions sum "
+                                              r"to 1\.02, not 1 \(accepted within 0\.01\)"):
+        read_mixtures(tmp_path / "mix.csv")
+    (tmp_path / "mix.csv").write_text("mixture,web,code\nm1,0.3333,0.6666\nm2,0.5,0.5\n")
+    with pytest.warns(RenormalisedWarning, match="1 mixture"):
+        mix = read_mixtures(tmp_path / "mix.csv")
+    assert mix.loc["m1", "web"] == pytest.approx(0.3333 / 0.9999) and mix.loc["m2", "web"] == 0.5
 
 
 @PROPERTY

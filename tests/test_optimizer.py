@@ -263,6 +263,49 @@ def test_cli_optimize_writes_plan_and_summary(post, tmp_path, cli):
     assert summary["objective"] == "quantile" and "P(gain > 0)" in done.out
 
 
+def test_cli_optimize_exports_feed_predict_suggest_and_training_configs(post, tmp_path, cli):
+    import runpy
+
+    import yaml
+
+    from bimix_bayes.mixtures import read_mixtures
+
+    post.save(tmp_path / "fit.nc")
+    plan = tmp_path / "plan.csv"
+    done = cli("optimize", tmp_path / "fit.nc", "--step", "2000", "--out", plan,
+               "--export", "hf", "--export", "olmo", "--export", "megatron", "--export", "json",
+               "--export-paths", "/data/{domain}/part")
+    assert done.code == 0, done.err
+    x = pd.read_csv(plan).set_index("domain")["proportion"]
+    # The wide mixture beside the long plan is what predict, train and suggest read.
+    wide = read_mixtures(tmp_path / "plan.mixture.csv", domains=post.sources)
+    assert list(wide.index) == ["optimum"]
+    np.testing.assert_allclose(wide.loc["optimum"], x[post.sources], atol=1e-6)  # plan: %.6g
+    assert cli("predict", tmp_path / "fit.nc", "--mixtures", tmp_path / "plan.mixture.csv",
+               "--steps", "2000", "--out", tmp_path / "pred.csv").code == 0
+    assert cli("suggest", tmp_path / "fit.nc", "--n", "1", "--step", "2000", "--candidates",
+               tmp_path / "plan.mixture.csv", "--out", tmp_path / "next.csv").code == 0
+    # Hugging Face: interleave_datasets hands the probabilities to numpy's choice.
+    hf = runpy.run_path(str(tmp_path / "plan.hf.py"))
+    assert hf["domains"] == post.sources
+    np.testing.assert_allclose(hf["probabilities"], x[post.sources], atol=1e-6)
+    np.random.default_rng(0).choice(len(hf["domains"]), size=5, p=hf["probabilities"])
+    # OLMo-core: SourceMixtureList requires target ratios summing to 1 (np.allclose).
+    olmo = yaml.safe_load((tmp_path / "plan.olmo.yaml").read_text())["sources"]
+    ratios = {s["source_name"]: s["target_ratio"] for s in olmo}
+    assert np.allclose(sum(ratios.values()), 1.0)
+    assert {s["source_name"]: s["paths"] for s in olmo}["code"] == ["/data/code/part"]
+    # Megatron: the --data-args-path file splits on whitespace into weight prefix pairs.
+    tokens = (tmp_path / "plan.megatron.txt").read_text().split()
+    weights = dict(zip(tokens[1::2], map(float, tokens[0::2]), strict=True))
+    assert weights == {f"/data/{d}/part": ratios[d] for d in ratios}
+    plain = __import__("json").loads((tmp_path / "plan.weights.json").read_text())
+    assert list(plain["mixture"]) == post.sources and "P(gain > 0)" in plain["note"]
+    cli("optimize", tmp_path / "fit.nc", "--step", "2000", "--out", tmp_path / "p2.csv",
+        "--export", "deepspeed").assert_user_error("--export takes hf, olmo, megatron, json")
+    assert not (tmp_path / "p2.csv").exists()
+
+
 def test_cli_optimize_errors_are_one_line_and_write_nothing(post, tmp_path, cli):
     post.save(tmp_path / "fit.nc")
     ref = tmp_path / "ref.csv"

@@ -5,7 +5,11 @@ import pytest
 
 from bimix_bayes.corpus import Corpus, build_embedded_corpus
 from bimix_bayes.errors import BimixInputError
-from bimix_bayes.study import Study, demo_design
+from bimix_bayes.mixtures import read_mixtures
+from bimix_bayes.model import BayesianBiMix
+from bimix_bayes.observations import Observations
+from bimix_bayes.posterior import Posterior
+from bimix_bayes.study import Study, demo_design, first_design
 
 MICRO = """
 name = "micro"
@@ -39,7 +43,7 @@ def preset(tmp_path_factory):
 
 def _study(directory, corpus, preset) -> Study:
     return Study(directory, corpus, preset, steps=6, batch=2, fit=FAST_FIT, progress=False,
-                 device="cpu")
+                 device="cpu", threads=1)
 
 
 @pytest.mark.slow
@@ -63,6 +67,56 @@ def test_loop_runs_rounds_and_resumes_without_duplicates(tmp_path, corpus, prese
     again = _study(tmp_path / "study", corpus, preset).run(rounds=1)
     assert len(again.observations) == rows
     assert not study.observations().frame.duplicated(["run", "domain", "step"]).any()
+
+
+@pytest.mark.slow
+def test_loop_starts_from_existing_observations_without_retraining(tmp_path, corpus, preset,
+                                                                   cli):
+    from bimix_bayes.trainer import Preset, train
+
+    design = first_design(corpus, n=3, seed=1)
+    obs_csv = tmp_path / "obs.csv"
+    train(corpus, design, Preset.load(preset), obs_csv, steps=6, progress=False, device="cpu")
+    before = Observations.read_csv(obs_csv)
+
+    base = ["loop", "--corpus", corpus.path, "--model", preset, "--steps", "6", "--batch", "2",
+            "--out", tmp_path / "study"]
+    cli(*base, "--observations", obs_csv, "--initial", tmp_path / "x.csv").assert_user_error(
+        "not both")
+    study = _study(tmp_path / "study", corpus, preset)
+    fit0 = BayesianBiMix(**FAST_FIT).fit(before).posterior_
+    fit0.save(tmp_path / "fit.nc")
+    other = Observations.from_frame(before.frame.assign(loss=before.frame["loss"] * 1.01))
+    with pytest.raises(BimixInputError, match="posterior was not fitted on"):
+        study.start_from(other, Posterior.load(tmp_path / "fit.nc"))
+    study.start_from(before, Posterior.load(tmp_path / "fit.nc"))
+    assert (study.round_dir(0) / "posterior.nc").is_file()  # round 0 is the given fit
+    post = study.run(rounds=1)
+    assert study.imported(0) and not study.imported(1) and study.rounds_done() == 2
+    after = study.observations()
+    # Round 0's rows are the given ones, untouched; round 1 trained only the planner's batch.
+    pd.testing.assert_frame_equal(after.frame.iloc[:len(before)], before.frame)
+    assert after.runs == [*before.runs, "r1-1-seed0", "r1-2-seed0"]
+    assert post.observations.runs == after.runs
+    round0 = pd.read_csv(study.round_dir(0) / "mixtures.csv", index_col="mixture")
+    assert list(round0.index) == before.runs
+    study.start_from(before)  # a rerun of the same command: kept as it is
+    with pytest.raises(BimixInputError, match="started from"):
+        study.start_from(Observations.from_frame(before.frame, source="other.csv"))
+    fresh = _study(tmp_path / "other", corpus, preset)
+    with pytest.raises(BimixInputError, match="not the corpus's"):
+        fresh.start_from(Observations.from_frame(
+            before.frame.assign(domain=before.frame["domain"].replace({"code": "python"}))))
+    assert not (tmp_path / "other").exists()
+
+
+def test_first_design_honours_n(corpus):
+    assert list(first_design(corpus, n=2).index) == ["entropy-shannon", "entropy-conditional"]
+    six = first_design(corpus, n=6, seed=3)
+    assert len(six) == 6 and list(six.index[-2:]) == ["dirichlet-1", "dirichlet-2"]
+    pd.testing.assert_frame_equal(demo_design(corpus, n_random=2, seed=3), six)
+    with pytest.raises(BimixInputError, match="n >= 1"):
+        first_design(corpus, n=0)
 
 
 def test_demo_design_spreads_every_domain(corpus):
@@ -89,8 +143,8 @@ def test_cli_demo_end_to_end_and_rerun_resumes(tmp_path, cli):
         assert section in first.out, section
     report = (tmp_path / "demo" / "report.md").read_text()
     assert "P(improvement)" in report and "Next 2 mixtures" in report
-    plan = pd.read_csv(tmp_path / "demo" / "optimum.csv").set_index("mixture")
-    assert abs(plan.loc["optimum"].sum() - 1) < 1e-9
+    plan = read_mixtures(tmp_path / "demo" / "optimum.csv")  # a mixture file train can read
+    assert list(plan.index) == ["optimum"] and abs(plan.loc["optimum"].sum() - 1) < 1e-9
 
     again = cli(*args)  # finished runs and the fit are reused: the same answer, no training
     assert again.code == 0, again.err
@@ -104,6 +158,7 @@ def test_cli_demo_end_to_end_and_rerun_resumes(tmp_path, cli):
     ({"batch": 2.5}, "batch must be a positive integer"),
     ({"fit": {"draw": 10}}, "unknown fit option"),
     ({"preset": "nowhere.toml"}, "nowhere.toml"),
+    ({"threads": 0}, "threads must be a positive integer"),
 ])
 def test_study_settings_are_checked_before_any_work(tmp_path, corpus, preset, change, match):
     settings = {"steps": 6, "batch": 2, "preset": preset, **change}

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from bimix_bayes.corpus import Corpus, build_corpus
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.observations import Observations
-from bimix_bayes.trainer import GPT, MixtureSampler, Preset, TrainConfig, eval_schedule, lr_at, train
+from bimix_bayes.trainer import GPT, MixtureSampler, Preset, TrainConfig, eval_schedule, loop, lr_at, train
+from bimix_bayes.trainer.preset import PRESETS_DIR, preset_names
 
 # Two threads on a shared two-core machine thrash (OpenMP spin-waits); one is faster and exact.
 torch.set_num_threads(1)
@@ -90,16 +91,49 @@ def trained(corpus: Corpus, micro: Preset, tmp_path_factory: pytest.TempPathFact
 
 
 # ------------------------------------------------------------------------------------ presets
-def test_shipped_presets_load_with_their_sizes() -> None:
+def test_shipped_presets_load_by_name_with_their_sizes() -> None:
     sizes = {}
     for name in ("tiny", "small", "paper-124m", "paper-1b"):
-        preset = Preset.load(ROOT / "models" / f"{name}.toml")
+        preset = Preset.load(name)
         with torch.device("meta"):
             sizes[name] = GPT(preset.model, 257).num_params(non_embedding=True)
     assert sizes["tiny"] < 1e6
     assert 15e6 < sizes["small"] < 25e6
-    assert Preset.load(ROOT / "models/paper-124m.toml").model.n_layer == 12
+    assert Preset.load("paper-124m").model.n_layer == 12
     assert 0.9e9 < sizes["paper-1b"] < 1.2e9
+    # models/ in the repository is the packaged folder itself (one copy of each file).
+    assert (ROOT / "models").resolve() == PRESETS_DIR
+    assert set(preset_names()) >= {"demo", "tiny", "small", "paper-124m", "paper-1b"}
+
+
+def test_presets_by_name_or_path_from_any_directory(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert Preset.load("tiny") == Preset.load(PRESETS_DIR / "tiny.toml")
+    (tmp_path / "mine.toml").write_text((PRESETS_DIR / "demo.toml").read_text())
+    assert Preset.load("mine.toml").model.n_embd == 64  # a path, relative to the directory
+    with pytest.raises(BimixInputError, match="unknown model preset 'tinyy'; the packaged "
+                                              "presets are demo, paper-124m"):
+        Preset.load("tinyy")
+    with pytest.raises(BimixInputError, match="models/tiny.toml: model preset not found"):
+        Preset.load("models/tiny.toml")  # a path that is not here stays a path
+
+
+def test_preset_and_help_do_not_import_torch() -> None:
+    code = ("import sys\n"
+            "from bimix_bayes.trainer import Preset\n"
+            "assert Preset.load('tiny').name == 'tiny'\n"
+            "from bimix_bayes import cli\n"
+            "try:\n"
+            "    cli.main(['--help'])\n"
+            "except SystemExit as exc:\n"
+            "    assert not exc.code, exc.code\n"
+            "loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
+            "print('torch modules:', loaded)\n"
+            "sys.exit(1 if loaded else 0)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Usage: bimix" in done.stdout
 
 
 @pytest.mark.parametrize(("edit", "message"), [
@@ -233,6 +267,21 @@ for step in range(1, 31):
     log.append([{"run": sys.argv[2], "domain": "x", "proportion": 1.0, "step": step, "loss": 1.0,
                  "tokens": step, "model": "m", "seed": 0}])
 """
+
+
+def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(
+        corpus: Corpus, micro: Preset, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loop, "PLAIN_PROGRESS_EVERY", 0.0)  # a line at every bar update
+    train(corpus, _mixtures(even=[0.5, 0.5, 0.0]), micro, tmp_path / "o.csv", steps=20,
+          eval_steps=[20])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("even-seed0: ")]
+    assert lines[0] == "even-seed0: step 0/20"
+    assert lines[1].startswith("even-seed0: step 10/20 (50%), loss ")
+    assert lines[-1].startswith("even-seed0: done, 20 steps in ")
+    assert "━" not in err and "\x1b" not in err  # no bar, no terminal escapes
+    assert len(lines) == 4  # start, steps 10 and 20, done: each once
 
 
 def test_concurrent_writers_lose_no_rows(tmp_path: Path) -> None:

@@ -260,7 +260,8 @@ class _Run:
     def __init__(self, job: _Job, corpus: Corpus, preset: Preset, steps: int, schedule: list[int],
                  log: ObservationLog, ckpt_dir: Path, layout: Layout, device: torch.device, *,
                  ddp: bool, compile: bool, checkpoint_every: int, keep_checkpoint: bool,
-                 evals: list[np.ndarray], train_tokens: list[np.ndarray], bar: Progress | None,
+                 evals: list[np.ndarray], train_tokens: list[np.ndarray],
+                 bar: Progress | PlainProgress | None,
                  console: Console | None) -> None:
         self.job, self.corpus, self.preset, self.steps = job, corpus, preset, steps
         self.schedule, self.log, self.layout, self.device = set(schedule), log, layout, device
@@ -490,10 +491,68 @@ def _check_checkpoint(path: Path, fingerprint: str) -> None:
                               path=path)
 
 
+#: Seconds between two plain progress lines when stderr is not a terminal.
+PLAIN_PROGRESS_EVERY = 15.0
+
+
+class PlainProgress:
+    """Progress as plain text lines at a steady interval, for a stderr that is not a terminal.
+
+    Under nohup or a batch scheduler a rich bar writes nothing until it stops and then repeats
+    itself; a log needs a line every :data:`PLAIN_PROGRESS_EVERY` seconds instead, plus one when
+    a run starts and one when it ends. Same calls as :class:`rich.progress.Progress` (the ones
+    the trainer makes).
+
+    Examples
+    --------
+    >>> import io
+    >>> clock = iter([0.0, 5.0, 16.0, 17.0]).__next__
+    >>> console = Console(file=io.StringIO(), width=200)
+    >>> bar = PlainProgress(console, every=15.0, clock=clock)
+    >>> task = bar.add_task("mix-seed0", total=100, completed=0, loss="-", tps="-")
+    >>> bar.update(task, completed=10, loss="3.100", tps="1,000")   # 5 s: too soon
+    >>> bar.update(task, completed=40, loss="2.900", tps="1,100")   # 16 s: a line
+    >>> bar.stop_task(task)
+    >>> print(console.file.getvalue(), end="")
+    mix-seed0: step 0/100
+    mix-seed0: step 40/100 (40%), loss 2.900, 1,100 tok/s, 16 s
+    mix-seed0: done, 100 steps in 17 s
+    """
+
+    def __init__(self, console: Console, every: float = PLAIN_PROGRESS_EVERY,
+                 clock: Any = time.monotonic) -> None:
+        self.console, self.every, self.clock = console, every, clock
+        self.tasks: dict[int, dict[str, Any]] = {}
+
+    def add_task(self, description: str, total: int, completed: int = 0, **fields: Any) -> int:
+        now = self.clock()
+        task = len(self.tasks)
+        self.tasks[task] = {"name": description, "total": total, "start": now, "last": now}
+        self.console.print(f"{description}: step {completed}/{total}", highlight=False)
+        return task
+
+    def update(self, task: int, completed: int, loss: str = "-", tps: str = "-") -> None:
+        t, now = self.tasks[task], self.clock()
+        if now - t["last"] < self.every:
+            return
+        t["last"] = now
+        self.console.print(f"{t['name']}: step {completed}/{t['total']} "
+                           f"({100 * completed / t['total']:.0f}%), loss {loss}, {tps} tok/s, "
+                           f"{now - t['start']:.0f} s", highlight=False)
+
+    def stop_task(self, task: int) -> None:
+        t = self.tasks[task]
+        self.console.print(f"{t['name']}: done, {t['total']} steps in "
+                           f"{self.clock() - t['start']:.0f} s", highlight=False)
+
+
 @contextlib.contextmanager
-def _progress(show: bool, console: Console) -> Iterator[Progress | None]:
+def _progress(show: bool, console: Console) -> Iterator[Progress | PlainProgress | None]:
     if not show:
         yield None
+        return
+    if not console.is_terminal:
+        yield PlainProgress(console, every=PLAIN_PROGRESS_EVERY)
         return
     columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TextColumn("{task.fields[tps]} tok/s"), TextColumn("loss {task.fields[loss]}"),

@@ -1,4 +1,9 @@
-"""Model presets: the TOML files in ``models/`` that fix a proxy model's shape and its optimiser.
+"""Model presets: TOML files that fix a proxy model's shape and its optimiser, by name or by path.
+
+The presets ship inside the package, in ``bimix_bayes/data/presets/`` (``models/`` in the repository
+is a link to that folder): ``tiny`` and ``demo`` for CPU, ``small``, ``paper-124m`` and ``paper-1b``
+for GPUs. :meth:`Preset.load` takes one of those names (``--model tiny`` on the command line) or the
+path of any TOML file, from any directory.
 
 A preset has a top-level ``name`` and two tables::
 
@@ -36,6 +41,8 @@ from typing import Any
 
 from bimix_bayes.errors import BimixInputError
 
+#: The folder of the presets shipped with the package.
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "data" / "presets"
 POSITIONS = ("rotary", "learned")
 SCHEDULES = ("cosine", "exponential")
 
@@ -127,21 +134,25 @@ class Preset:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Preset:
-        """Read and validate a TOML preset.
+        """Read and validate a TOML preset, given by name (see :func:`preset_names`) or path.
+
+        A bare name without a ``.toml`` suffix or a folder (``tiny``) is a packaged preset; anything
+        else is a path, relative to the working directory.
 
         Raises
         ------
         BimixInputError
-            Naming the file: missing, not TOML, unknown keys or impossible shapes.
+            Naming the file: missing (listing the packaged names), not TOML, unknown keys or
+            impossible shapes.
 
         Examples
         --------
-        >>> Preset.load("models/tiny.toml").model.n_layer  # doctest: +SKIP
+        >>> Preset.load("tiny").model.n_layer
         2
+        >>> Preset.load(PRESETS_DIR / "small.toml").name
+        'small'
         """
-        path = Path(path)
-        if not path.is_file():
-            raise BimixInputError("model preset not found", path=path)
+        path = resolve_preset(path)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -208,6 +219,40 @@ class Preset:
             raise fail(f"train.beta1 and train.beta2 must be in [0, 1), got {t.beta1}, {t.beta2}")
         if t.weight_decay < 0 or t.grad_clip < 0:
             raise fail("train.weight_decay and train.grad_clip must be >= 0")
+
+
+def preset_names() -> list[str]:
+    """The names of the presets shipped with the package.
+
+    Examples
+    --------
+    >>> "tiny" in preset_names()
+    True
+    """
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
+def resolve_preset(spec: str | os.PathLike[str]) -> Path:
+    """The TOML file of a preset name or path (see :meth:`Preset.load`).
+
+    Raises
+    ------
+    BimixInputError
+        Neither a packaged name nor an existing file.
+    """
+    text = os.fspath(spec)
+    path = Path(text)
+    is_name = path.suffix != ".toml" and os.sep not in text and "/" not in text
+    if is_name and not path.is_file():
+        packaged = PRESETS_DIR / f"{text}.toml"
+        if packaged.is_file():
+            return packaged
+        raise BimixInputError(f"unknown model preset {text!r}; the packaged presets are "
+                              f"{', '.join(preset_names())}, or give the path of a TOML file")
+    if not path.is_file():
+        raise BimixInputError(f"model preset not found (packaged presets by name: "
+                              f"{', '.join(preset_names())})", path=path)
+    return path
 
 
 def _build(kind: type, table: Any, section: str, fail: Any) -> Any:
