@@ -4,7 +4,7 @@ As in the paper (Ge et al., arXiv 2405.14908) each evaluated domain's law is fit
 scipy's Trust Region Reflective solver (``least_squares(method="trf")``) from several starting
 points, in log space: the residuals are ``log_loss(model) - log(observed loss)``. We fit the
 identifiable form of :mod:`bimix_bayes.laws` (``log_c, alpha, u, beta``) and report the paper's
-coefficients with :func:`bimix_bayes.laws.to_paper`.
+coefficients with :func:`bimix_bayes.laws.bimix.to_paper`.
 
 Zero proportions: the law uses ``r + eps``. With ``eps="auto"`` a domain whose observations include
 runs that did not train on it (proportion 0) gets ``eps`` fitted within ``[1e-5, 1]`` (log scale);
