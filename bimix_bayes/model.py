@@ -43,6 +43,8 @@ from bimix_bayes.spec import APPROXIMATE, ModelSpec, SamplerConfig
 OBSERVED = "observed_log_loss"
 #: Design arrays that are data of the model (see :func:`build_model`).
 DATA = ("own", "mixture", "centre", "mask")
+#: Laws ``law="auto"`` chooses among, simplest first.
+AUTO_LAWS = ("bimix", "transfer")
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,9 @@ class BayesianBiMix:
     Parameters
     ----------
     law : str
-        A registered law: ``"bimix"`` (plain) or ``"transfer"`` (cross-domain transfer).
+        A registered law: ``"bimix"`` (plain) or ``"transfer"`` (cross-domain transfer); or
+        ``"auto"``: chosen by grouped cross-validation over mixtures
+        (:func:`bimix_bayes.comparison.select_law`), recorded in the posterior file.
     noise : {"normal", "student"}
         Residual distribution of log-loss (Student-t resists outlying checkpoints).
     law_priors, noise_priors : dataclass, optional
@@ -246,6 +250,8 @@ class BayesianBiMix:
     diagnostics_ : dict
         See :func:`bimix_bayes.diagnostics.mcmc_diagnostics`; ``seconds`` is the wall time of
         model building, compilation and sampling.
+    selection_ : bimix_bayes.comparison.LawSelection or None
+        With ``law="auto"``: every candidate's held-out score and the choice.
 
     Examples
     --------
@@ -292,9 +298,11 @@ class BayesianBiMix:
             "law", "noise", "method", "draws", "tune", "chains", "seed", "law_priors",
             "noise_priors", "adaptation", "target_accept", "retry_target_accept", "progressbar")}
 
-    def spec(self) -> ModelSpec:
-        """The model spec these settings name (unknown law or noise: :class:`BimixInputError`)."""
-        return ModelSpec(law=self.law, noise=self.noise, law_priors=self.law_priors,
+    def spec(self, law: str | None = None) -> ModelSpec:
+        """The model spec these settings name, with ``law`` in place of ``"auto"`` (unknown law
+        or noise: :class:`BimixInputError`)."""
+        law = law or (AUTO_LAWS[0] if self.law == "auto" else self.law)
+        return ModelSpec(law=law, noise=self.noise, law_priors=self.law_priors,
                          noise_priors=self.noise_priors)
 
     def sampler_config(self) -> SamplerConfig:
@@ -333,9 +341,16 @@ class BayesianBiMix:
         when the diagnostics fail.
         """
         self.check_settings()
-        spec, config = self.spec(), self.sampler_config()
-        self.design_ = design = Design.from_observations(observations)
         start = time.perf_counter()
+        self.selection_ = None
+        if self.law == "auto":
+            from bimix_bayes.comparison import select_law
+
+            self.selection_ = select_law(observations, laws=AUTO_LAWS, noise=self.noise,
+                                         seed=self.seed)
+        spec = self.spec(self.selection_.chosen if self.selection_ else None)
+        config = self.sampler_config()
+        self.design_ = design = Design.from_observations(observations)
         self.model_ = build_model(design, spec)
         self.trace_, extra = sampling.sample(self.model_, design, spec, config)
         seconds = time.perf_counter() - start
@@ -352,6 +367,7 @@ class BayesianBiMix:
                  if "sample_stats" in self.trace_.children else None)
         self.posterior_ = Posterior.from_draws(
             post, observations, spec=spec, method=self.method, s_ref=design.s_ref,
-            sampler_config=config.to_dict(), sample_stats=stats, diagnostics=d)
+            sampler_config=config.to_dict(), sample_stats=stats, diagnostics=d,
+            law_selection=None if self.selection_ is None else self.selection_.to_dict())
         diag.warn_if_untrustworthy(d)
         return self

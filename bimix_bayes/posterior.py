@@ -24,7 +24,8 @@ constant_data    ``proportion`` (run, source): every run's mixture; extra observ
 ================ ==========================================================================
 
 Root attributes: ``file_format``, ``bimix_bayes_version``, ``method``, ``s_ref``, ``model_spec``
-and ``sampler_config`` (JSON), ``spec_id``, ``law``, ``noise`` and ``diagnostics`` (JSON).
+and ``sampler_config`` (JSON), ``spec_id``, ``law``, ``noise``, ``diagnostics`` (JSON) and, when
+``--law auto`` chose the law, ``law_selection`` (JSON: every candidate's held-out score).
 
 Examples
 --------
@@ -92,11 +93,13 @@ class Posterior:
         sampler_config: dict[str, Any] | None = None,
         sample_stats: xr.Dataset | None = None,
         diagnostics: dict[str, Any] | None = None,
+        law_selection: dict[str, Any] | None = None,
     ) -> Posterior:
         """Wrap draws (dims ``chain, draw, ...``) holding at least the spec's parameters.
 
         The ``log_likelihood`` group is computed here, from the draws through the law and the
-        noise model of ``spec``.
+        noise model of ``spec``. ``law_selection`` is the held-out comparison that chose the law
+        (:meth:`bimix_bayes.comparison.LawSelection.to_dict`), when one did.
         """
         from bimix_bayes import __version__
 
@@ -114,6 +117,8 @@ class Posterior:
             sampler_config=json.dumps(sampler_config or {}, sort_keys=True),
             diagnostics=json.dumps(diagnostics or {}, sort_keys=True, default=_json_default),
         )
+        if law_selection is not None:
+            tree.attrs["law_selection"] = json.dumps(law_selection, default=_json_default)
         post = cls(tree)
         tree["log_likelihood"] = xr.DataTree(post.curve_log_likelihood())
         return post
@@ -224,6 +229,12 @@ class Posterior:
     @property
     def diagnostics(self) -> dict[str, Any]:
         return json.loads(self.tree.attrs.get("diagnostics", "{}"))
+
+    @property
+    def law_selection(self) -> dict[str, Any] | None:
+        """The held-out comparison that chose the law (``--law auto``), or None."""
+        text = self.tree.attrs.get("law_selection")
+        return None if text is None else json.loads(text)
 
     @property
     def version(self) -> str:
