@@ -329,6 +329,25 @@ def prior_predictive(
     return out
 
 
+def prior_of(post: Any, draws: int = 500, seed: int = 0) -> xr.Dataset | None:
+    """Prior draws of a fitted posterior's coefficients (the priors, law and noise it recorded).
+
+    None for a fit without a prior (least squares). Used to draw the prior beside the posterior.
+
+    Examples
+    --------
+    >>> prior = prior_of(Posterior.load("fit.nc"))                             # doctest: +SKIP
+    """
+    config = post.config
+    if "priors" not in config:
+        return None
+    priors = Priors(**{k: tuple(v) if isinstance(v, list) else v
+                       for k, v in config["priors"].items()})
+    return prior_predictive(post.observations, law=config.get("law", post.law),
+                            noise=config.get("noise", "normal"), priors=priors, draws=draws,
+                            seed=seed)
+
+
 # -------------------------------------------------------------------------------- estimator
 class BayesianBiMix:
     """Fit the hierarchical Bayesian BiMix model; sklearn-style (cheap constructor, ``fit``).

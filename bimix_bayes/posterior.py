@@ -42,7 +42,7 @@ import pandas as pd
 import xarray as xr
 
 from bimix_bayes import laws
-from bimix_bayes._io import atomic_path
+from bimix_bayes._io import atomic_path, write_csv
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.mixtures import validate_mixtures
 from bimix_bayes.observations import Observations
@@ -51,6 +51,8 @@ from bimix_bayes.observations import Observations
 FILE_FORMAT = 1
 COEFFICIENTS = ("log_c", "alpha", "u", "beta", "eps")
 LAWS = {"bimix": COEFFICIENTS, "transfer": (*COEFFICIENTS, "transfer")}
+#: The units line of a prediction CSV (see :func:`bimix_bayes._io.write_csv`).
+PREDICTION_UNITS = "mean, median, lower and upper in nats per token; prob is the interval's mass"
 
 
 @dataclass(frozen=True)
@@ -319,9 +321,9 @@ def predictions_frame(pred: xr.Dataset) -> pd.DataFrame:
 
 
 def write_predictions(pred: xr.Dataset, path: str | os.PathLike[str]) -> None:
-    """Write :func:`predictions_frame` atomically."""
-    with atomic_path(path) as tmp:
-        predictions_frame(pred).to_csv(tmp, index=False, float_format="%.6g")
+    """Write :func:`predictions_frame` atomically, opening with a ``# units:`` comment line."""
+    write_csv(predictions_frame(pred), path, units=PREDICTION_UNITS, index=False,
+              float_format="%.6g")
 
 
 def _check_draws(draws: xr.Dataset, law: str, source: str) -> None:
