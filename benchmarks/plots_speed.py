@@ -1,4 +1,4 @@
-"""Wall time and peak memory of every plot on a realistically sized posterior (issue 6, plots).
+"""Wall time and peak memory of every plot, and of the HTML report, on a realistically sized posterior.
 
 A synthetic transfer-law posterior of the DESIGN §3 workload size (7 domains, 48 runs x 11
 checkpoints, 4 chains x 1000 draws) is built directly from draws (no sampling), then each plot
@@ -25,6 +25,7 @@ from reporting import uptime, write_result
 from bimix_bayes import laws, plots
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior
+from bimix_bayes.report import write_report
 
 
 def build(n_domains: int = 7, n_runs: int = 48, n_draws: int = 1000, seed: int = 0) -> Posterior:
@@ -77,6 +78,9 @@ def main() -> None:
         "plot_simplex prob_improvement": lambda p: plots.plot_simplex(post, d[:3], 20000,
                                                                       quantity="prob_improvement", path=p),
         "plot_regret (2 strategies x 11 x 5 seeds)": lambda p: plots.plot_regret(regret, path=p),
+        "plot_residuals (48 runs x 7 x 11)": lambda p: plots.plot_residuals(post, path=p),
+        "write_report (4 figures, no prior)": lambda p: write_report(post, p.with_suffix(".html"),
+                                                                     prior=False),
     }
     lines = ["| plot | wall s | peak traced MiB |", "| --- | --- | --- |"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -136,7 +136,8 @@ def fit(
     from bimix_bayes.report import paper_coefficients, paper_table, s_ref_note
 
     posterior.save(out_path)
-    table = paper_table(paper_coefficients(posterior, prob=0.9))
+    table = paper_table(paper_coefficients(posterior, prob=0.9)).rename_axis(index=None,
+                                                                          columns=None)
     spread = "posterior mean ± sd [90% interval]" if posterior.n_samples > 1 else "point estimate"
     out.print(f"The paper's coefficients, L = A / r^alpha * (B / s^beta + C), C = 1 ({spread}):")
     out.print(table.to_string())

@@ -106,9 +106,20 @@ REMEDY_OPTIONS: dict[str, dict[str, str | None]] = {
 }
 
 
+def _join(options: dict[str, str | None], keys: tuple[str, ...], word: str) -> str:
+    """The remedies of ``keys`` this caller can apply, joined by ``word``; one per option name
+    (demo's --draws sets the tuning steps too: "raise --draws 2000 and --draws 2000" says it twice).
+    """
+    seen, parts = set(), []
+    for value in (options.get(k) for k in keys):
+        if value and value.split()[0] not in seen:
+            seen.add(value.split()[0])
+            parts.append(value)
+    return f" {word} ".join(parts)
+
+
 def _either(options: dict[str, str | None], *keys: str) -> str:
-    """The remedies of ``keys`` this caller can apply, as ``raise A or B``-style alternatives."""
-    return " or ".join(v for v in (options.get(k) for k in keys) if v)
+    return _join(options, keys, "or")
 
 
 def problems(d: dict[str, Any], options: str | dict[str, str | None] = "python") -> list[str]:
@@ -143,7 +154,7 @@ def problems(d: dict[str, Any], options: str | dict[str, str | None] = "python")
                      f"curves{student}")
     if d["max_rhat"] > RHAT_MAX:
         found.append(f"max R-hat {d['max_rhat']:.3f} > {RHAT_MAX} ({d['max_rhat_var']}): chains "
-                     f"disagree; raise {_either(opt, 'tune')} and {opt['draws']} or check for "
+                     f"disagree; raise {_join(opt, ('tune', 'draws'), 'and')} or check for "
                      "multimodality")
     for kind in ("bulk", "tail"):
         if d[f"min_ess_{kind}"] < ess_min:

@@ -512,7 +512,7 @@ class OptimizationResult:
             # Total-variation distance from each draw's optimum to the chosen mixture.
             "optimum_distance_mean": float(spread.mean()),
             "reference": self.reference.round(6).to_dict(),
-            "mixture": self.mixture.round(6).to_dict(),
+            "mixture": self.mixture.to_dict(),
             "units": "nats per token",
             "confident": confident(lo, (self.gain > 0).mean()),
             "verdict": verdict(float(lo), float(hi), float((self.gain > 0).mean()), self.prob),

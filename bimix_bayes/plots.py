@@ -66,8 +66,12 @@ COEFFICIENT_LABELS = {
     "sigma": "sigma: residual scale (log-loss)",
     "sigma_run": "sigma_run: per-run scale (log-loss)",
 }
-#: Default number of observed runs drawn by :func:`plot_loss_curves` (more bands do not read).
-MAX_CURVES = 6
+#: Default number of observed runs drawn by :func:`plot_loss_curves`: the demo's six domains
+#: barely depend on the mixture, and more than four overlapping bands do not read.
+MAX_CURVES = 4
+#: Bands are filled only for this many mixtures or fewer; beyond, stacked fills turn into one
+#: brown blur, so the bands are drawn as dashed edges in their mixture's colour only.
+MAX_FILLED = 2
 #: Monte Carlo samples behind every predictive band (see :func:`predictive`).
 PLOT_SAMPLES = 2000
 
@@ -196,11 +200,11 @@ def plot_loss_curves(
     """Loss against training step with predictive bands, one panel per domain.
 
     Each mixture gets its own colour (legend on the right) and marker: the posterior median of
-    its mean loss curve (line), a ``prob`` band (light fill with dashed edges, so overlapping
-    bands of similar mixtures stay apart) and the observed losses of runs whose name matches a
-    mixture. A dotted line marks the last observed step, so extrapolation is visible; with
-    ``vocab_size`` a grey line marks ``ln(vocab_size)``, the loss of a uniform guess, which no
-    real curve exceeds.
+    its mean loss curve (line), a ``prob`` band (dashed edges, filled lightly when at most
+    :data:`MAX_FILLED` mixtures are drawn, so overlapping bands of similar mixtures stay apart)
+    and the observed losses of runs whose name matches a mixture. A dotted line marks the last
+    observed step, so extrapolation is visible; with ``vocab_size`` a grey line marks
+    ``ln(vocab_size)``, the loss of a uniform guess, which no real curve exceeds.
 
     Parameters
     ----------
@@ -260,7 +264,8 @@ def plot_loss_curves(
         for i, (color, name) in enumerate(zip(colors, pred["mixture"].values, strict=True)):
             p = pred.sel(mixture=name, domain=domain)
             marker = _MARKERS[i % len(_MARKERS)]
-            ax.fill_between(x, p["lower"], p["upper"], color=color, alpha=0.12, linewidth=0)
+            if len(colors) <= MAX_FILLED:
+                ax.fill_between(x, p["lower"], p["upper"], color=color, alpha=0.15, linewidth=0)
             for edge in (p["lower"], p["upper"]):
                 ax.plot(x, edge, color=color, linewidth=0.7, linestyle="--", alpha=0.8,
                         gid="band-edge")

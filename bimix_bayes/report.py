@@ -416,6 +416,10 @@ def report_html(
     if plan is not None and plan.get("mixture") and plan.get("reference"):
         compare = pd.DataFrame([plan["reference"], plan["mixture"]],
                                index=pd.Index(["reference", "plan"], name="mixture"))
+        # The plan file rounds its reference to 6 decimals: renormalise what a rounding explains.
+        sums = compare.sum(axis=1)
+        if ((sums - 1).abs() < 1e-4).all():
+            compare = compare.div(sums, axis=0)
         compare = post.mixtures_frame(compare, source="<plan>")
         last = max(float(plan["step"]), obs.steps[-1])
         steps = sorted({int(round(s)) for s in np.geomspace(obs.steps[0], last, 40)})
