@@ -70,7 +70,7 @@ def main() -> None:
                            for i, s in enumerate(["random", "planner"]) for r in range(4, 25, 2)
                            for k in range(5)])
     cases = {
-        "plot_loss_curves (6 runs x 7 domains x 60 steps)": lambda p: plots.plot_loss_curves(post, path=p),
+        "plot_loss_curves (4 runs x 7 domains x 60 steps)": lambda p: plots.plot_loss_curves(post, path=p),
         "plot_predicted_vs_observed (48 runs x 7 x 11)":
             lambda p: plots.plot_predicted_vs_observed(post, path=p),
         "plot_coefficients (+ transfer map)": lambda p: plots.plot_coefficients(post, path=p),

@@ -75,7 +75,7 @@ def paper_coefficients(post: Posterior, prob: float = 0.9) -> pd.DataFrame:
     """
     if not 0 < prob < 1:
         raise BimixInputError(f"prob must be in (0, 1), got {prob}")
-    stacked = post.draws.stack(sample=("chain", "draw")).transpose("sample", "domain")
+    stacked = post.draws.stack(sample=("chain", "draw")).transpose("sample", "domain", ...)
     paper = laws.to_paper(**{k: stacked[k].to_numpy() for k in ("log_c", "alpha", "u", "beta")},
                           s_ref=post.s_ref)
     tail = (1 - prob) / 2

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from bimix_bayes.posterior import Posterior
 
 QUANTITIES = ("expected_loss", "prob_improvement")
+#: Elements of one (sample, point, domain) block of the map; bounds its memory.
+_BLOCK = 2_000_000
 
 
 def simplex_grid(n: int) -> np.ndarray:
@@ -130,7 +132,12 @@ def simplex_map(
     bary = simplex_grid(resolution)
     grid = pd.DataFrame(np.tile(reference.to_numpy(), (len(bary), 1)), columns=reference.index)
     grid[domains] = bary * total
-    grid_loss = surface.average(grid[surface.sources].to_numpy())  # (sample, point)
+    points = grid[surface.sources].to_numpy()
+    # In blocks of points: LossSurface.average also returns every domain's log-loss, which for a
+    # whole grid of a 4000-draw posterior is hundreds of MiB (benchmarks/results/plots_speed.md).
+    block = max(1, _BLOCK // (surface.n_draws * len(surface.domains)))
+    grid_loss = np.concatenate([surface.average(points[i:i + block])
+                                for i in range(0, len(points), block)], axis=1)  # (sample, point)
     ref_loss = surface.average(reference[surface.sources].to_numpy())[:, None]
     grid["expected_loss"] = grid_loss.mean(axis=0)
     grid["prob_improvement"] = (grid_loss < ref_loss).mean(axis=0)

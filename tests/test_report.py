@@ -168,3 +168,15 @@ def test_cli_report_writes_the_page_and_refuses_a_bad_plan(posterior, plan, tmp_
     cli("report", fit, "--plan", plan_path, "--out", tmp_path / "again.html").assert_user_error(
         "plan.json: not a plan JSON file")
     assert not (tmp_path / "again.html").exists()
+
+
+def test_paper_coefficients_of_a_transfer_fit(posterior):
+    draws = posterior.draws.copy()
+    w = np.abs(0.02 * np.random.default_rng(3).standard_normal((2, 100, 4, 4)))
+    draws["transfer"] = xr.DataArray(w, dims=("chain", "draw", "domain", "source"),
+                                     coords={"source": posterior.domains})
+    post = Posterior.from_draws(draws, posterior.observations, law="transfer", method="nuts",
+                                s_ref=S_REF)
+    table = report.paper_coefficients(post)
+    np.testing.assert_allclose(table.loc[("web", "alpha"), "mean"],
+                               float(draws["alpha"].sel(domain="web").mean()))
