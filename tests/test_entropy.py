@@ -257,7 +257,7 @@ def test_cli_writes_tidy_csv_and_trainable_mixtures(corpus_dir, tmp_path, cli):
     (["--min", "0.6"], "bounds cannot be met"),
     (["--max", "code"], "--max takes one number"),
     (["--min", "nope=0.1"], "unknown domain"),
-    (["--split", "test"], "split must be one of"),
+    (["--split", "test"], "Invalid value for '--split': 'test' is not one of 'train', 'val'"),
 ])
 def test_cli_bad_input_is_one_line_and_writes_nothing(corpus_dir, tmp_path, cli, args, match):
     out = tmp_path / "e.csv"

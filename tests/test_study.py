@@ -124,7 +124,8 @@ def test_study_settings_are_checked_before_any_work(tmp_path, corpus, preset, ch
 def test_cli_loop_bad_input_is_one_line_and_writes_nothing(tmp_path, corpus, preset, cli):
     base = ["loop", "--corpus", corpus.path, "--model", preset, "--steps", "6",
             "--out", tmp_path / "study"]
-    cli(*base, "--rule", "greedy").assert_user_error("unknown rule 'greedy'")
+    cli(*base, "--rule", "greedy").assert_user_error(
+        "Invalid value for '--rule': 'greedy' is not one of 'thompson', 'info'")
     cli(*base, "--rounds", "1", "--batch", "0").assert_user_error("batch must be a positive")
     cli("loop", "--corpus", tmp_path / "nowhere", *base[3:]).assert_user_error(
         "corpus directory not found")
