@@ -225,15 +225,15 @@ def entropy(
 
     Example: bimix entropy corpus/ --out entropy.csv --mixture-out entropy_mix.csv --min 0.02
     """
-    from bimix_bayes._io import atomic_path
-    from bimix_bayes.entropy import KINDS, EntropyProxies
+    from bimix_bayes._io import write_csv
+    from bimix_bayes.entropy import ENTROPY_UNITS, KINDS, EntropyProxies
     from bimix_bayes.mixtures import write_mixtures
 
     lower, upper = _bound_specs(min_, "--min"), _bound_specs(max_, "--max")
     proxies = EntropyProxies(kind or KINDS, temperature, lower=lower, upper=upper, split=split,
                              n_passages=passages, seed=seed).fit(corpus, log=console.print)
-    with atomic_path(out_path) as tmp:
-        proxies.to_frame().to_csv(tmp, index=False, float_format="%.10g")
+    write_csv(proxies.to_frame(), out_path, units=ENTROPY_UNITS, index=False,
+              float_format="%.10g")
     if mixture_out is not None:
         write_mixtures(proxies.mixtures_, mixture_out)
     out.print(proxies.mixtures_.round(4).to_string())

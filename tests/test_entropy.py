@@ -243,7 +243,8 @@ def test_cli_writes_tidy_csv_and_trainable_mixtures(corpus_dir, tmp_path, cli):
     done = cli("entropy", corpus_dir, "--out", out, "--mixture-out", mix, "--kind", "shannon",
                "--kind", "von-neumann", "--min", "varied=0.1", "--passages", "16")
     assert done.code == 0, done.err
-    tidy = pd.read_csv(out)
+    assert out.read_text().startswith("# units: entropy in nats")
+    tidy = pd.read_csv(out, comment="#")
     assert list(tidy.columns) == ["domain", "kind", "entropy", "proportion"]
     assert sorted(tidy["kind"].unique()) == ["shannon", "von-neumann"]
     assert len(tidy) == 6
