@@ -1,4 +1,5 @@
-# The two set-up commands of the README. Each creates .venv with python3.12 and installs the package.
+# The two set-up commands of the README. Each creates .venv with python3.12 and installs the package;
+# `test` also installs Debian's chromium where it is missing (the HTML report is tested in a browser).
 .PHONY: demo test lint
 
 demo:
@@ -9,6 +10,7 @@ demo:
 # torchrun tests (marker "serial") run alone afterwards: beside another worker their ranks starve.
 test:
 	scripts/venv train,import,dev
+	scripts/install-chromium
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	.venv/bin/python -m pytest -n 2 --dist loadgroup -q -m "not serial"
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \

@@ -1,4 +1,4 @@
-"""Wall time and peak memory of every plot on a realistically sized posterior (issue 6, plots).
+"""Wall time and peak memory of every plot, and of the HTML report, on a realistically sized posterior.
 
 A synthetic transfer-law posterior of the DESIGN §3 workload size (7 domains, 48 runs x 11
 checkpoints, 4 chains x 1000 draws) is built directly from draws (no sampling), then each plot
@@ -26,6 +26,7 @@ from bimix_bayes import laws, plots
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior
 from bimix_bayes.spec import ModelSpec
+from bimix_bayes.report import write_report
 
 
 def build(n_domains: int = 7, n_runs: int = 48, n_draws: int = 1000, seed: int = 0) -> Posterior:
@@ -71,7 +72,7 @@ def main() -> None:
                            for i, s in enumerate(["random", "planner"]) for r in range(4, 25, 2)
                            for k in range(5)])
     cases = {
-        "plot_loss_curves (6 runs x 7 domains x 60 steps)": lambda p: plots.plot_loss_curves(post, path=p),
+        "plot_loss_curves (4 runs x 7 domains x 60 steps)": lambda p: plots.plot_loss_curves(post, path=p),
         "plot_predicted_vs_observed (48 runs x 7 x 11)":
             lambda p: plots.plot_predicted_vs_observed(post, path=p),
         "plot_coefficients (+ transfer map)": lambda p: plots.plot_coefficients(post, path=p),
@@ -79,6 +80,9 @@ def main() -> None:
         "plot_simplex prob_improvement": lambda p: plots.plot_simplex(post, d[:3], 20000,
                                                                       quantity="prob_improvement", path=p),
         "plot_regret (2 strategies x 11 x 5 seeds)": lambda p: plots.plot_regret(regret, path=p),
+        "plot_residuals (48 runs x 7 x 11)": lambda p: plots.plot_residuals(post, path=p),
+        "write_report (4 figures, no prior)": lambda p: write_report(post, p.with_suffix(".html"),
+                                                                     prior=False),
     }
     lines = ["| plot | wall s | peak traced MiB |", "| --- | --- | --- |"]
     with tempfile.TemporaryDirectory() as tmp:

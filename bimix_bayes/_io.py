@@ -62,8 +62,75 @@ def read_text_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not path.is_file():
         raise BimixInputError("file not found", path=path)
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        # Our outputs may open with "# units: ..." lines (see write_csv): skip leading comments
+        # only, so a "#" inside a cell (a run named "run#2") is data.
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            skip = 0
+            for line in fh:
+                if not line.startswith("#"):
+                    break
+                skip += 1
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                            skiprows=skip)
+        frame.attrs["comment_lines"] = skip
+        return frame
     except pd.errors.EmptyDataError:
         raise BimixInputError("the file is empty; expected a header row", path=path) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise BimixInputError(f"not a readable CSV: not UTF-8 text (byte "
+                              f"{exc.object[exc.start]:#04x} at offset {exc.start})",
+                              path=path) from None
+    except pd.errors.ParserError as exc:
         raise BimixInputError(f"not a readable CSV ({exc})", path=path) from None
+
+
+#: The units line a CSV output opens with; pandas reads such a file with ``comment="#"``.
+UNITS_LINE = "# units: {}\n"
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, units: str | None = None,
+              **to_csv: object) -> None:
+    """Write ``frame`` as CSV atomically, opening with a ``# units: ...`` line when given.
+
+    The comment line keeps the table self-describing; ``pd.read_csv(path, comment="#")`` and
+    every reader of this package (:func:`read_text_csv`) skip it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> write_csv(pd.DataFrame({"loss": [2.5]}), target, units="loss in nats per token", index=False)
+    >>> target.read_text().splitlines()
+    ['# units: loss in nats per token', 'loss', '2.5']
+    >>> pd.read_csv(target, comment="#")["loss"].item()
+    2.5
+    """
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            if units:
+                fh.write(UNITS_LINE.format(units))
+            frame.to_csv(fh, **to_csv)
+
+
+@contextlib.contextmanager
+def file_lines(frame: pd.DataFrame) -> Iterator[None]:
+    """Make line numbers of errors raised in the block count the comment lines that
+    :func:`read_text_csv` skipped above the header, so they name the file's real line.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"a": ["1"]}); frame.attrs["comment_lines"] = 1
+    >>> try:
+    ...     with file_lines(frame):
+    ...         raise BimixInputError("bad", path="t.csv", line=2)
+    ... except BimixInputError as exc:
+    ...     print(exc)
+    t.csv: line 3: bad
+    """
+    try:
+        yield
+    except BimixInputError as exc:
+        skip = frame.attrs.get("comment_lines", 0)
+        if not skip or exc.line is None:
+            raise
+        raise BimixInputError(exc.problem, path=exc.path, line=exc.line + skip) from None

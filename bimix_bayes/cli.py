@@ -12,9 +12,8 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-import pandas as pd
 import typer
 from rich.console import Console
 
@@ -36,6 +35,25 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True, soft_wrap=True)
+
+# Options with fixed choices: typer lists a Literal's values in --help and refuses others. They
+# are spelt here, not imported, so that `bimix --help` does not import PyMC; tests/test_cli.py
+# checks each against the constant of the module that owns it.
+Method = Literal["bayes", "leastsq"]
+Law = Literal["bimix", "transfer"]
+Noise = Literal["normal", "student"]
+Sampler = Literal["nuts", "pymc", "laplace", "advi", "fullrank_advi"]
+#: typer takes no list of Literals: entropy --kind lists its choices in its metavar instead.
+ENTROPY_KINDS = ("shannon", "conditional", "joint", "von-neumann")
+Split = Literal["train", "val"]
+Device = Literal["cpu", "cuda", "auto"]
+Distribute = Literal["data", "mixtures"]
+Tokenizer = Literal["byte", "bpe"]
+PlotKind = Literal["curves", "predicted-vs-observed", "coefficients", "simplex", "regret",
+                   "residuals"]
+SimplexQuantity = Literal["expected-loss", "prob-improvement"]
+Objective = Literal["expected-gain", "prob-improvement", "quantile"]
+Rule = Literal["thompson", "info"]
 out = Console(soft_wrap=True)
 
 
@@ -124,18 +142,18 @@ def _steps(text: str) -> list[int]:
 def fit(
     observations: Annotated[Path, typer.Argument(help="Tidy observations CSV.")],
     out_path: Annotated[Path, typer.Option("--out", help="Posterior file to write (netCDF).")],
-    method: Annotated[str, typer.Option(
+    method: Annotated[Method, typer.Option(
         help="bayes (hierarchical Bayesian model) or leastsq (the paper's per-domain fit).",
     )] = "bayes",
-    law: Annotated[str, typer.Option(help="bimix, or transfer (cross-domain; bayes only).")]
+    law: Annotated[Law, typer.Option(help="bimix, or transfer (cross-domain; bayes only).")]
     = "bimix",
     draws: Annotated[int, typer.Option(help="Posterior draws per chain (bayes).")] = 1000,
     tune: Annotated[int, typer.Option(help="Tuning steps per chain (bayes).")] = 1000,
     chains: Annotated[int, typer.Option(help="Chains (bayes).")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed (bayes).")] = 0,
-    noise: Annotated[str, typer.Option(
+    noise: Annotated[Noise, typer.Option(
         help="normal, or student (Student-t residuals, robust to outliers) (bayes).")] = "normal",
-    sampler: Annotated[str, typer.Option(
+    sampler: Annotated[Sampler, typer.Option(
         help="nuts (nutpie), pymc (PyMC's own NUTS), laplace (normal approximation at the "
              "mode), advi or fullrank_advi (variational; inaccurate on this model) (bayes).")]
     = "nuts",
@@ -150,8 +168,6 @@ def fit(
 
     Example: bimix fit obs.csv --law transfer --draws 1000 --out fit.nc
     """
-    if method not in ("bayes", "leastsq"):
-        raise BimixInputError(f"--method must be bayes or leastsq, got {method!r}")
     obs = Observations.read_csv(observations)
     if method == "leastsq":
         from bimix_bayes.leastsq import LeastSquaresFit
@@ -161,7 +177,6 @@ def fit(
                                   "for --law transfer")
         estimator = LeastSquaresFit().fit(obs)
         posterior = estimator.to_posterior()
-        summary = estimator.coefficients_[[*estimator.law.parameters, "sigma"]]
     else:
         from bimix_bayes.diagnostics import UntrustworthyFitWarning, summary_text
         from bimix_bayes.model import BayesianBiMix
@@ -175,12 +190,16 @@ def fit(
         with warnings.catch_warnings():  # the summary below states every problem once
             warnings.simplefilter("ignore", UntrustworthyFitWarning)
             posterior = estimator.fit(obs).posterior_
-        console.print(summary_text(estimator.diagnostics_))
-        per_domain = [k for k, dims in posterior.spec.law_component.parameters.items()
-                      if dims == ("domain",)]
-        summary = posterior.draws[per_domain].mean(("chain", "draw")).to_dataframe()
+        console.print(summary_text(estimator.diagnostics_, options="fit"))
+    from bimix_bayes.report import paper_coefficients, paper_table, s_ref_note
+
     posterior.save(out_path)
-    out.print(summary.round(4).to_string())
+    table = paper_table(paper_coefficients(posterior, prob=0.9)).rename_axis(index=None,
+                                                                          columns=None)
+    spread = "posterior mean ± sd [90% interval]" if posterior.n_samples > 1 else "point estimate"
+    out.print(f"The paper's coefficients, L = A / r^alpha * (B / s^beta + C), C = 1 ({spread}):")
+    out.print(table.to_string())
+    out.print(s_ref_note(posterior))
     out.print(f"wrote {out_path} ({method}, law {law}, {len(posterior.domains)} domains)")
 
 
@@ -205,10 +224,20 @@ def predict(
     step_list = _steps(steps)
     post = Posterior.load(posterior_path)
     mix = read_mixtures(mixtures, domains=post.sources)
+    _warn_extrapolation(post, step_list)
     pred = post.predict(mix, step_list, prob=prob, observation=observation, seed=seed)
     write_predictions(pred, out_path)
     out.print(f"wrote {out_path}: {mix.shape[0]} mixtures x {len(post.domains)} domains x "
               f"{len(step_list)} steps ({post.method} fit, {prob:g} intervals)")
+
+
+def _warn_extrapolation(post: Any, steps: list[float]) -> None:
+    """Say on stderr when ``steps`` lie far beyond the steps the posterior was fitted on."""
+    from bimix_bayes.observations import extrapolation
+
+    message = extrapolation(post.observations.steps, steps)
+    if message:
+        console.print(f"warning: {message}", highlight=False)
 
 
 def _bound_specs(specs: list[str] | None, option: str) -> float | dict[str, float] | None:
@@ -232,7 +261,8 @@ def entropy(
     corpus: Annotated[Path, typer.Argument(help="Corpus directory (bimix corpus build).")],
     out_path: Annotated[Path, typer.Option("--out", help="Tidy CSV domain,kind,entropy,proportion.")],
     kind: Annotated[list[str] | None, typer.Option(
-        help="shannon, conditional, joint or von-neumann; repeat for several (default: all four).",
+        metavar=f"<{'|'.join(ENTROPY_KINDS)}>",
+        help="Which proxy; repeat for several (default: all four).",
     )] = None,
     mixture_out: Annotated[Path | None, typer.Option(
         help="Also write the mixtures (one row entropy-<kind> per kind) for `bimix train`.",
@@ -242,7 +272,7 @@ def entropy(
         "--min", help="Lower bound: X for all domains, or DOMAIN=X (repeatable).")] = None,
     max_: Annotated[list[str] | None, typer.Option(
         "--max", help="Upper bound: X for all domains, or DOMAIN=X (repeatable).")] = None,
-    split: Annotated[str, typer.Option(help="Shards to read: train or val.")] = "train",
+    split: Annotated[Split, typer.Option(help="Shards to read: train or val.")] = "train",
     passages: Annotated[int, typer.Option(help="Passages sampled for von Neumann.")] = 1024,
     seed: Annotated[int, typer.Option(help="Seed of the passage sample.")] = 0,
 ) -> None:
@@ -250,13 +280,14 @@ def entropy(
 
     Example: bimix entropy corpus/ --out entropy.csv --mixture-out entropy_mix.csv --min 0.02
     """
-    from bimix_bayes.entropy import KINDS, EntropyProxies  # scipy: not needed by --help
+    from bimix_bayes._io import write_csv
+    from bimix_bayes.entropy import ENTROPY_UNITS, KINDS, EntropyProxies  # scipy: not needed by --help
 
     lower, upper = _bound_specs(min_, "--min"), _bound_specs(max_, "--max")
     proxies = EntropyProxies(kind or KINDS, temperature, lower=lower, upper=upper, split=split,
                              n_passages=passages, seed=seed).fit(corpus, log=console.print)
-    with atomic_path(out_path) as tmp:
-        proxies.to_frame().to_csv(tmp, index=False, float_format="%.10g")
+    write_csv(proxies.to_frame(), out_path, units=ENTROPY_UNITS, index=False,
+              float_format="%.10g")
     if mixture_out is not None:
         write_mixtures(proxies.mixtures_, mixture_out)
     out.print(proxies.mixtures_.round(4).to_string())
@@ -288,9 +319,9 @@ def train(
     eval_steps: Annotated[str | None, typer.Option(
         help="Comma-separated evaluation steps (default: --n-evals log-spaced steps).")] = None,
     n_evals: Annotated[int, typer.Option(help="Log-spaced evaluations when no --eval-steps.")] = 8,
-    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    device: Annotated[Device, typer.Option(help="cpu, cuda or auto.")] = "auto",
     compile_: Annotated[bool, typer.Option("--compile", help="Use torch.compile.")] = False,
-    distribute: Annotated[str, typer.Option(
+    distribute: Annotated[Distribute, typer.Option(
         help="Under torchrun: 'data' (DDP per run) or 'mixtures' (one run per rank).")] = "data",
     checkpoint_dir: Annotated[Path | None, typer.Option(
         help="Checkpoints of unfinished runs (default OUT.ckpt/).")] = None,
@@ -333,7 +364,7 @@ def corpus_build(
         help="Build offline from the small slice shipped in the package (seconds).")] = False,
     domains: Annotated[str | None, typer.Option(
         help="Comma-separated subset of the default domains (full build only).")] = None,
-    tokenizer: Annotated[str, typer.Option(help="byte, or bpe (trained here).")] = "byte",
+    tokenizer: Annotated[Tokenizer, typer.Option(help="byte, or bpe (trained here).")] = "byte",
     vocab_size: Annotated[int, typer.Option(help="BPE vocabulary size.")] = 4096,
     force: Annotated[bool, typer.Option(help="Replace an existing corpus at --out.")] = False,
 ) -> None:
@@ -359,7 +390,6 @@ def corpus_build(
               f"({built.tokenizer['kind']}, vocab {built.vocab_size})")
 
 
-PLOT_KINDS = ("curves", "predicted-vs-observed", "coefficients", "simplex", "regret")
 
 
 @app.command()
@@ -368,7 +398,9 @@ def plot(
         help="Posterior file from `bimix fit`; for --kind regret, the planner benchmark's CSV "
              "(strategy,runs,regret[,seed]).")],
     out_path: Annotated[Path, typer.Option("--out", help="Figure to write (.png, .pdf or .svg).")],
-    kind: Annotated[str, typer.Option(help=f"One of {', '.join(PLOT_KINDS)}.")] = "curves",
+    kind: Annotated[PlotKind, typer.Option(
+        help="curves, predicted-vs-observed, coefficients, simplex, regret or residuals.")]
+    = "curves",
     mixtures: Annotated[Path | None, typer.Option(
         help="curves: wide mixture CSV to draw (default: the observed runs).")] = None,
     steps: Annotated[str | None, typer.Option(
@@ -378,35 +410,36 @@ def plot(
         help="simplex: the three corner domains, comma-separated; curves: domains to draw.")] = None,
     reference: Annotated[Path | None, typer.Option(
         help="simplex: one-row mixture CSV (default: the best observed run).")] = None,
-    quantity: Annotated[str, typer.Option(
+    quantity: Annotated[SimplexQuantity, typer.Option(
         help="simplex: expected-loss or prob-improvement.")] = "expected-loss",
     observations: Annotated[Path | None, typer.Option(
-        help="predicted-vs-observed: held-out observations CSV (default: in-sample).")] = None,
+        help="predicted-vs-observed, residuals: held-out observations CSV (default: "
+             "in-sample).")] = None,
     prob: Annotated[float, typer.Option(help="Probability of the bands and intervals.")] = 0.9,
     mean: Annotated[bool, typer.Option(
         help="curves, predicted-vs-observed: bands of the mean curve, not of a new run's loss.",
     )] = False,
+    vocab_size: Annotated[int | None, typer.Option(
+        help="curves: the tokenizer's vocabulary size, to mark ln(V), the loss of a uniform "
+             "guess.")] = None,
+    prior: Annotated[bool, typer.Option(
+        help="coefficients: draw the prior beside the posterior (Bayesian fits).")] = True,
 ) -> None:
     """Draw a figure of a fitted law (or of planner regret) and write it.
 
     Kinds: curves (loss against step with predictive bands per domain), predicted-vs-observed,
-    coefficients (forest plot), simplex (ternary map of three domains), regret.
+    coefficients (forest plot, prior beside posterior), simplex (ternary map of three domains),
+    residuals (observed / predicted - 1 against step and share), regret.
 
     Example: bimix plot fit.nc --kind simplex --domains web,code,math --step 5000 --out simplex.png
     """
     from bimix_bayes import plots
 
-    if kind not in PLOT_KINDS:
-        raise BimixInputError(f"--kind must be one of {', '.join(PLOT_KINDS)}, got {kind!r}")
     names = None if domains is None else [d.strip() for d in domains.split(",") if d.strip()]
     if kind == "regret":
-        if not input_path.is_file():
-            raise BimixInputError("file not found", path=input_path)
-        try:
-            frame = pd.read_csv(input_path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise BimixInputError(f"not a readable CSV ({exc})", path=input_path) from None
-        plots.plot_regret(frame, source=str(input_path), path=out_path)
+        from bimix_bayes.metrics import read_regret
+
+        plots.plot_regret(read_regret(input_path), source=str(input_path), path=out_path)
         out.print(f"wrote {out_path}")
         return
 
@@ -415,13 +448,20 @@ def plot(
     if kind == "curves":
         mix = None if mixtures is None else read_mixtures(mixtures, domains=post.sources)
         plots.plot_loss_curves(post, mix, None if steps is None else _steps(steps), prob=prob,
-                               observation=not mean, domains=names, path=out_path)
+                               observation=not mean, domains=names, vocab_size=vocab_size,
+                               path=out_path)
     elif kind == "predicted-vs-observed":
         held = None if observations is None else Observations.read_csv(observations)
         plots.plot_predicted_vs_observed(post, held, prob=prob, observation=not mean,
                                          path=out_path)
     elif kind == "coefficients":
-        plots.plot_coefficients(post, prob=prob, path=out_path)
+        from bimix_bayes.model import prior_of
+
+        plots.plot_coefficients(post, prob=prob, prior=prior_of(post) if prior else None,
+                                path=out_path)
+    elif kind == "residuals":
+        held = None if observations is None else Observations.read_csv(observations)
+        plots.plot_residuals(post, held, path=out_path)
     else:
         if step is None:
             raise BimixInputError("--kind simplex needs --step")
@@ -429,6 +469,36 @@ def plot(
         plots.plot_simplex(post, names, step, ref, quantity=quantity.replace("-", "_"),
                            path=out_path)
     out.print(f"wrote {out_path} ({kind}, {post.method} fit)")
+
+
+@app.command()
+def report(
+    posterior_path: Annotated[Path, typer.Argument(help="Posterior file from `bimix fit`.")],
+    out_path: Annotated[Path, typer.Option("--out", help="HTML report to write.")],
+    plan: Annotated[Path | None, typer.Option(
+        help="Plan JSON from `bimix optimize` (written beside its plan CSV): adds the decision."
+    )] = None,
+    title: Annotated[str, typer.Option(help="Heading of the report.")] = "bimix-bayes report",
+    vocab_size: Annotated[int | None, typer.Option(
+        help="The tokenizer's vocabulary size, to mark ln(V) in the loss curves.")] = None,
+    prior: Annotated[bool, typer.Option(
+        help="Draw the prior beside the posterior in the coefficient figure.")] = True,
+) -> None:
+    """Write one self-contained HTML report to share: figures, decision, diagnostics.
+
+    The file opens offline in any browser (figures embedded): the data, the paper's coefficients
+    with their uncertainty, the plan's mixture, gain band and P(improvement) (with --plan), the law
+    comparison when the fit holds one, and each diagnostic with what it means.
+
+    Example: bimix report fit.nc --plan plan.json --out report.html
+    """
+    from bimix_bayes.posterior import Posterior
+    from bimix_bayes.report import read_plan, write_report
+
+    post = Posterior.load(posterior_path)
+    summary = None if plan is None else read_plan(plan)
+    write_report(post, out_path, plan=summary, title=title, vocab_size=vocab_size, prior=prior)
+    out.print(f"wrote {out_path}")
 
 
 def _domain_pairs(specs: list[str] | None, option: str) -> dict[str, str]:
@@ -501,7 +571,7 @@ def optimize(
     step: StepOpt = None,
     reference: Annotated[Path | None, typer.Option(
         help="Wide mixture CSV with the one mixture to beat (default: the best observed).")] = None,
-    objective: Annotated[str, typer.Option(
+    objective: Annotated[Objective, typer.Option(
         help="expected-gain, prob-improvement or quantile (risk-averse).")] = "expected-gain",
     quantile: Annotated[float, typer.Option(help="Lower quantile of the gain for "
                                                  "--objective quantile.")] = 0.1,
@@ -540,6 +610,7 @@ def optimize(
     target = _target_step(step, tokens, tokens_per_step)
     post = Posterior.load(posterior_path)
     constraints, weights = _plan_inputs(post, bounds, available, max_epochs, tokens, weight)
+    _warn_extrapolation(post, [target])
     ref = None if reference is None else read_mixtures(reference, domains=post.sources)
     if ref is not None and len(ref) != 1:
         raise BimixInputError(f"the reference must hold one mixture, found {len(ref)}",
@@ -566,6 +637,7 @@ def optimize(
         f"{summary['gain_upper']:.4g}] ({prob:g} interval), P(gain > 0) = "
         f"{summary['prob_improvement']:.3f}, expected loss {summary['expected_loss']:.4g} vs "
         f"{summary['reference_expected_loss']:.4g} for the reference")
+    out.print(summary["verdict"])
     out.print(f"wrote {', '.join(map(str, [out_path, summary_path, mixture_path, *written]))}")
 
 
@@ -577,7 +649,7 @@ def suggest(
     = Path("next.csv"),
     n: Annotated[int, typer.Option("--n", help="How many mixtures to suggest (batch size).")] = 4,
     step: StepOpt = None,
-    rule: Annotated[str, typer.Option(help="thompson (batch Thompson sampling) or info (value "
+    rule: Annotated[Rule, typer.Option(help="thompson (batch Thompson sampling) or info (value "
                                            "of information).")] = "thompson",
     candidates: Annotated[Path | None, typer.Option(
         help="Wide mixture CSV to choose from (default: the whole feasible simplex).")] = None,
@@ -601,6 +673,7 @@ def suggest(
     Example: bimix suggest fit.nc --n 4 --step 5000 --rule thompson --out next.csv
     Cold start: bimix suggest --corpus corpus --n 8 --out design.csv
     """
+    from bimix_bayes.mixtures import SUGGESTION_UNITS
     from bimix_bayes.planner import suggest as run_suggest  # scipy: not needed by --help
     from bimix_bayes.study import first_design
 
@@ -612,6 +685,7 @@ def suggest(
         target = _target_step(step, tokens, tokens_per_step)
         post = Posterior.load(posterior_path)
         constraints, weights = _plan_inputs(post, bounds, available, max_epochs, tokens, weight)
+        _warn_extrapolation(post, [target])
         cand = None if candidates is None else read_mixtures(candidates, domains=post.sources)
         if cand is not None and n > len(cand):
             raise BimixInputError(f"asked for {n} mixtures but the candidate list holds only "
@@ -619,7 +693,7 @@ def suggest(
         nxt = run_suggest(post, n, target, rule=rule, candidates=cand, weights=weights,
                           constraints=constraints, min_distance=min_distance,
                           max_draws=max_draws, seed=seed)
-    write_mixtures(nxt, out_path)
+    write_mixtures(nxt, out_path, units=SUGGESTION_UNITS if "expected_loss" in nxt else None)
     out.print(nxt.round(4).to_string())
     out.print(f"wrote {out_path} ({len(nxt)} mixtures)")
 
@@ -636,8 +710,8 @@ def demo(
 
     Builds the embedded corpus, trains an initial design of mixtures with a small GPT, fits the
     Bayesian model and prints the loss bands, the optimised mixture with its expected gain and
-    P(improvement), and the next mixtures to train; plots and report.md go to --out. Rerunning
-    resumes.
+    P(improvement), and the next mixtures to train; plots and a self-contained report.html go
+    to --out. Rerunning resumes.
 
     Example: bimix demo --out demo-out
     """
@@ -660,6 +734,7 @@ def demo(
     out.print(f"expected gain {s['gain_mean']:.4f} nats/token, {pct} interval "
               f"[{s['gain_lower']:.4f}, {s['gain_upper']:.4f}], "
               f"P(improvement) = {s['prob_improvement']:.2f}")
+    out.print(s["verdict"])
     out.rule("Next mixtures to train")
     out.print(result.suggestions.drop(columns="rule").round(3).to_string())
     out.print(f"\nreport: {result.report}")
@@ -682,10 +757,10 @@ def loop(
     posterior: Annotated[Path | None, typer.Option(
         help="With --observations: their fit from bimix fit, used as round 0's posterior "
              "instead of fitting them again.")] = None,
-    rule: Annotated[str, typer.Option(help="Planner rule: thompson or info.")] = "thompson",
+    rule: Annotated[Rule, typer.Option(help="Planner rule: thompson or info.")] = "thompson",
     draws: Annotated[int, typer.Option(help="NUTS draws (and tuning steps) per chain.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seeds training, fitting and planning.")] = 0,
-    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    device: Annotated[Device, typer.Option(help="cpu, cuda or auto.")] = "auto",
     threads: Annotated[int | None, typer.Option(
         help="CPU threads for torch (1 is fastest on a busy shared machine).")] = None,
 ) -> None:
@@ -701,6 +776,10 @@ def loop(
     if initial is not None and observations is not None:
         raise BimixInputError("give --initial (mixtures to train) or --observations (runs "
                               "already trained), not both")
+    from bimix_bayes.diagnostics import UntrustworthyFitWarning, summary_text
+    from bimix_bayes.optimizer import optimize
+    from bimix_bayes.report import write_report
+
     source = Corpus.open(corpus)
     design = read_mixtures(initial, domains=source.domains) if initial else None
     study = Study(study_dir, source, model, steps=steps, batch=batch, rule=rule, seed=seed,
@@ -711,9 +790,18 @@ def loop(
     if observations is not None:
         study.start_from(Observations.read_csv(observations),
                          None if posterior is None else Posterior.load(posterior))
-    post = study.run(rounds, design)
+    with warnings.catch_warnings():  # the latest fit's summary below states its problems once
+        warnings.simplefilter("ignore", UntrustworthyFitWarning)
+        post = study.run(rounds, design)
+    console.print(summary_text(post.diagnostics, options="loop"))
+    plan = optimize(post, study.target_step, seed=seed).summary()
+    report = write_report(post, study.directory / "report.html", plan=plan,
+                          title=f"bimix loop report: {study.directory}",
+                          vocab_size=source.vocab_size, options="loop")
     out.print(f"{study.rounds_done()} rounds fitted; {len(post.observations.runs)} runs in "
               f"{study.observations_path}; latest posterior {study.round_dir(study.rounds_done() - 1)}")
+    out.print(f"plan at step {study.target_step}: {plan['verdict']}")
+    out.print(f"report: {report}")
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
@@ -725,13 +813,29 @@ def main(argv: list[str] | None = None) -> None:
     # Users act on a warning's text, not on the source line that raised it.
     warnings.formatwarning = _one_line_warning
     try:
-        app(args=argv, prog_name="bimix")
+        # Not standalone: typer's usage errors (a bad choice, a missing option) come back here as
+        # exceptions, so they too are one line on stderr instead of a framed box.
+        code = app(args=argv, prog_name="bimix", standalone_mode=False)
     except BimixInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except typer.BadParameter.__mro__[1] as exc:  # typer's UsageError (its click is vendored)
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            print(ctx.get_help())
+            sys.exit(2)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        # The vendored click validates choices with pydantic, which prefixes "Value error, ".
+        message = exc.format_message().replace("Value error, ", "")
+        print(f"error: {message}{where}", file=sys.stderr)
+        sys.exit(2)
+    if isinstance(code, int) and code:
+        if code == 130:
+            print("interrupted", file=sys.stderr)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

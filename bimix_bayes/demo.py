@@ -2,14 +2,15 @@
 
 Builds the embedded corpus, trains the initial design with a CPU preset, fits the Bayesian model,
 and reports the predicted loss bands, the optimised mixture with its expected gain and probability of
-improvement, and the next mixtures to train, with plots and a Markdown report in the output folder.
+improvement, and the next mixtures to train, with plots and a self-contained HTML report
+(:mod:`bimix_bayes.report`) in the output folder.
 Rerunning it resumes: finished runs, fits and files are reused.
 
 Examples
 --------
 >>> result = run_demo("demo-out")                                  # doctest: +SKIP
 >>> result.report                                                   # doctest: +SKIP
-PosixPath('demo-out/report.md')
+PosixPath('demo-out/report.html')
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from bimix_bayes import diagnostics as diag
 from bimix_bayes._io import atomic_path
 from bimix_bayes.corpus import Corpus, build_embedded_corpus
 from bimix_bayes.exports import write_mixture
-from bimix_bayes.mixtures import write_mixtures
+from bimix_bayes.mixtures import SUGGESTION_UNITS, write_mixtures
 from bimix_bayes.posterior import Posterior
+from bimix_bayes.report import write_report
 from bimix_bayes.study import Study, demo_design
 
 #: The CPU preset the demo trains, shipped with the package.
@@ -65,7 +67,7 @@ def run_demo(
     Parameters
     ----------
     out : path-like
-        Output folder: corpus, observations, posterior, plots and ``report.md``.
+        Output folder: corpus, observations, posterior, plots and ``report.html``.
     steps : int
         Training steps per proxy run.
     n_random : int
@@ -106,7 +108,7 @@ def run_demo(
         # The diagnostics summary below states every problem and its remedy.
         warnings.simplefilter("ignore", diag.UntrustworthyFitWarning)
         post = study.fit_round(0)
-    log("      " + diag.summary_text(post.diagnostics).replace("\n", "\n      "))
+    log("      " + diag.summary_text(post.diagnostics, options="demo").replace("\n", "\n      "))
 
     log(f"[4/5] optimising the mixture and planning the next {batch} runs at step {steps}")
     plan = optimize(post, steps, seed=seed)
@@ -114,80 +116,30 @@ def run_demo(
     # One row, the mixture itself: readable by train/predict --mixtures (the plan's interval rows
     # are not mixtures).
     write_mixture(plan.mixture, out / "optimum.csv")
-    write_mixtures(nxt, out / "next.csv")
+    write_mixtures(nxt, out / "next.csv", units=SUGGESTION_UNITS)
     with atomic_path(out / "optimum.json") as tmp:
         tmp.write_text(json.dumps(plan.summary(), indent=2))
 
     log("[5/5] plotting and writing the report")
     compare = pd.DataFrame([plan.reference, plan.mixture], index=pd.Index(
         ["reference", "optimum"], name="mixture"))
+    vocab = corpus.vocab_size
     figures = {
-        "loss_curves.png": lambda p: plots.plot_loss_curves(post, path=p),
+        "loss_curves.png": lambda p: plots.plot_loss_curves(post, vocab_size=vocab, path=p),
         "predicted_vs_observed.png": lambda p: plots.plot_predicted_vs_observed(post, path=p),
+        "residuals.png": lambda p: plots.plot_residuals(post, path=p),
         "coefficients.png": lambda p: plots.plot_coefficients(post, path=p),
         "optimum_vs_reference.png": lambda p: plots.plot_loss_curves(post, mixtures=compare,
-                                                                      path=p),
+                                                                      vocab_size=vocab, path=p),
     }
     for name, draw in figures.items():
         draw(out / name)
-    report = _write_report(out, post, plan, nxt, list(figures), steps)
+    intro = (f"{len(post.observations.runs)} proxy runs of {steps} steps on {len(post.sources)} "
+             "domains of the embedded corpus, fitted with the hierarchical Bayesian BiMix law; "
+             f"the mixture is optimised for step {steps} against the best observed run.")
+    next_table = nxt.drop(columns="rule")
+    report = write_report(post, out / "report.html", plan=plan.summary(), title="bimix demo report",
+                          intro=intro, vocab_size=vocab, options="demo",
+                          sections=[(f"Next {len(nxt)} mixtures to train ({nxt['rule'].iloc[0]} "
+                                     "sampling)", next_table)])
     return DemoResult(out, post, plan, nxt, report)
-
-
-def _write_report(out: Path, post: Posterior, plan: Any, nxt: pd.DataFrame,
-                  figures: list[str], step: int) -> Path:
-    s = plan.summary()
-    pct = 100 * s["prob"]
-    losses = plan.losses
-    table = pd.DataFrame({
-        "optimum": plan.mixture, "reference": plan.reference,
-    }).rename_axis("domain")
-    bands = pd.DataFrame({
-        f"optimum mean [{pct:.0f}%]": [
-            f"{losses['mean'].sel(mixture='optimum', domain=d).item():.3f} "
-            f"[{losses['lower'].sel(mixture='optimum', domain=d).item():.3f}, "
-            f"{losses['upper'].sel(mixture='optimum', domain=d).item():.3f}]"
-            for d in post.domains],
-        f"reference mean [{pct:.0f}%]": [
-            f"{losses['mean'].sel(mixture='reference', domain=d).item():.3f} "
-            f"[{losses['lower'].sel(mixture='reference', domain=d).item():.3f}, "
-            f"{losses['upper'].sel(mixture='reference', domain=d).item():.3f}]"
-            for d in post.domains],
-    }, index=pd.Index(post.domains, name="domain"))
-    text = [
-        "# bimix demo report",
-        "",
-        f"{len(post.observations.runs)} proxy runs on {len(post.sources)} domains of the embedded "
-        f"corpus, fitted with the hierarchical Bayesian BiMix law ({post.method}).",
-        "",
-        "## Fit diagnostics",
-        "",
-        "```",
-        diag.summary_text(post.diagnostics),
-        "```",
-        "",
-        f"## Optimised mixture at step {step}",
-        "",
-        f"Expected gain over the reference (best observed run): {s['gain_mean']:.4f} nats per "
-        f"token, {pct:.0f}% interval [{s['gain_lower']:.4f}, {s['gain_upper']:.4f}]; "
-        f"P(improvement) = {s['prob_improvement']:.2f}.",
-        "",
-        table.to_markdown(floatfmt=".3f"),
-        "",
-        "Predicted per-domain loss (nats per token):",
-        "",
-        bands.to_markdown(),
-        "",
-        f"## Next {len(nxt)} mixtures to train ({nxt['rule'].iloc[0]} sampling)",
-        "",
-        nxt.drop(columns="rule").to_markdown(floatfmt=".3f"),
-        "",
-        "## Figures",
-        "",
-        *[f"![{name}]({name})" for name in figures],
-        "",
-    ]
-    path = out / "report.md"
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(text))
-    return path

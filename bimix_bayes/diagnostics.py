@@ -102,34 +102,97 @@ def approximation_diagnostics(posterior: xr.Dataset, method: str, extra: dict[st
             "trustworthy": None if not found else False, "problems": found}
 
 
-def problems(d: dict[str, Any]) -> list[str]:
-    """Each failed check of :func:`mcmc_diagnostics`'s dict, with a concrete remedy."""
+#: How each remedy is spelt for the one who reads it: the Python keywords of
+#: :class:`bimix_bayes.model.BayesianBiMix`, or the options of the ``bimix`` command that printed
+#: the diagnostics. A remedy a command cannot apply (None) is left out of its text.
+REMEDY_OPTIONS: dict[str, dict[str, str | None]] = {
+    "python": {"draws": "draws=2000", "tune": "tune=2000", "chains": "chains=8",
+               "student": "noise='student'", "check": "draws=1000, tune=1000"},
+    "fit": {"draws": "--draws 2000", "tune": "--tune 2000", "chains": "--chains 8",
+            "student": "--noise student", "check": "--draws 1000 --tune 1000"},
+    # demo and loop set the tuning steps equal to --draws and have no --chains or --noise.
+    "demo": {"draws": "--draws 2000", "tune": "--draws 2000 (it sets the tuning steps too)",
+             "chains": None, "student": None, "check": "--draws 1000"},
+    "loop": {"draws": "--draws 2000", "tune": "--draws 2000 (it sets the tuning steps too)",
+             "chains": None, "student": "`bimix fit OUT/observations.csv --noise student`",
+             "check": "--draws 1000"},
+}
+
+
+def _join(options: dict[str, str | None], keys: tuple[str, ...], word: str) -> str:
+    """The remedies of ``keys`` this caller can apply, joined by ``word``; one per option name
+    (demo's --draws sets the tuning steps too: "raise --draws 2000 and --draws 2000" says it twice).
+    """
+    seen, parts = set(), []
+    for value in (options.get(k) for k in keys):
+        if value and value.split()[0] not in seen:
+            seen.add(value.split()[0])
+            parts.append(value)
+    return f" {word} ".join(parts)
+
+
+def _either(options: dict[str, str | None], *keys: str) -> str:
+    return _join(options, keys, "or")
+
+
+def problems(d: dict[str, Any], options: str | dict[str, str | None] = "python") -> list[str]:
+    """Each failed check of :func:`mcmc_diagnostics`'s dict, with a concrete remedy.
+
+    Parameters
+    ----------
+    d : dict
+        The diagnostics.
+    options : str or dict
+        How the remedies are spelt: a key of :data:`REMEDY_OPTIONS` (``"python"``, or the CLI
+        command ``"fit"``, ``"demo"``, ``"loop"``) or such a mapping.
+
+    Examples
+    --------
+    >>> d = {"chains": 4, "draws": 1000, "n_divergent": 3, "max_rhat": 1.0, "min_ess_bulk": 900,
+    ...      "min_ess_tail": 900}
+    >>> problems(d, "fit")[0].split("; ")[1]
+    'raise --tune 2000, check the data for outlier curves or use --noise student'
+    """
+    opt = REMEDY_OPTIONS[options] if isinstance(options, str) else options
     found = []
     ess_min = ESS_PER_CHAIN * d["chains"]
     if d["draws"] < 4 or "max_rhat" not in d:
         found.append(f"only {d['draws']} draws per chain: convergence cannot be checked; "
-                     "use --draws 1000 --tune 1000")
+                     f"use {opt['check']}")
         return found
     if d["n_divergent"]:
+        student = f" or use {opt['student']}" if opt.get("student") else ""
         found.append(f"{d['n_divergent']} divergent transitions: the posterior has regions the "
-                     "sampler cannot explore; raise --tune (e.g. 2000), check the data for outlier "
-                     "curves or use noise='student'")
+                     f"sampler cannot explore; raise {opt['tune']}, check the data for outlier "
+                     f"curves{student}")
     if d["max_rhat"] > RHAT_MAX:
         found.append(f"max R-hat {d['max_rhat']:.3f} > {RHAT_MAX} ({d['max_rhat_var']}): chains "
-                     "disagree; raise --tune and --draws (e.g. 2000 each) or check for "
+                     f"disagree; raise {_join(opt, ('tune', 'draws'), 'and')} or check for "
                      "multimodality")
     for kind in ("bulk", "tail"):
         if d[f"min_ess_{kind}"] < ess_min:
             found.append(f"min {kind} ESS {d[f'min_ess_{kind}']:.0f} < {ess_min} "
-                         f"({d[f'min_ess_{kind}_var']}): too few effective draws; raise --draws "
-                         "(e.g. 2000) or --chains")
+                         f"({d[f'min_ess_{kind}_var']}): too few effective draws; raise "
+                         f"{_either(opt, 'draws', 'chains')}")
     if d.get("min_bfmi", np.inf) < BFMI_MIN:
         found.append(f"E-BFMI {d['min_bfmi']:.2f} < {BFMI_MIN}: poor energy exploration "
-                     "(heavy tails or a funnel); raise --tune or use noise='student'")
+                     f"(heavy tails or a funnel); raise {_either(opt, 'tune')}"
+                     + (f" or use {opt['student']}" if opt.get("student") else ""))
     if d.get("n_max_treedepth", 0) > 0.05 * d["chains"] * d["draws"]:
         found.append(f"{d['n_max_treedepth']} draws hit the maximum tree depth: the posterior "
-                     "is badly scaled; raise --tune so the mass matrix adapts")
+                     f"is badly scaled; raise {opt['tune']} so the mass matrix adapts")
     return found
+
+
+def remedied_problems(d: dict[str, Any], options: str | dict[str, str | None] | None = None
+                      ) -> list[str]:
+    """``d["problems"]``, with the MCMC remedies spelt for ``options`` (None: as stored).
+
+    Problems of an approximate fit (no MCMC checks) are kept as stored.
+    """
+    if options is None or "max_rhat" not in d and "chains" not in d or d.get("approximate"):
+        return list(d.get("problems", []))
+    return problems(d, options)
 
 
 def warn_if_untrustworthy(d: dict[str, Any], stacklevel: int = 3) -> None:
@@ -139,8 +202,12 @@ def warn_if_untrustworthy(d: dict[str, Any], stacklevel: int = 3) -> None:
                       UntrustworthyFitWarning, stacklevel=stacklevel)
 
 
-def summary_text(d: dict[str, Any]) -> str:
-    """A few lines for the terminal: verdict, then the numbers, then the problems."""
+def summary_text(d: dict[str, Any], options: str | dict[str, str | None] | None = None) -> str:
+    """A few lines for the terminal: verdict, then the numbers, then the problems.
+
+    ``options`` (see :func:`problems`) rewrites the remedies in the spelling of the command that
+    prints them; None keeps the ones stored with the fit.
+    """
     verdict = {True: "trustworthy", False: "NOT trustworthy"}.get(d.get("trustworthy"), "unchecked")
     lines = [f"method {d.get('method', '?')}: {verdict}"]
     if "max_rhat" in d:
@@ -154,5 +221,5 @@ def summary_text(d: dict[str, Any]) -> str:
         lines.append(f"  divergences by target_accept: {tried}; kept {d['target_accept']}")
     if "seconds" in d:
         lines.append(f"  {d['seconds']:.1f} s")
-    lines += [f"  - {p}" for p in d.get("problems", [])]
+    lines += [f"  - {p}" for p in remedied_problems(d, options)]
     return "\n".join(lines)

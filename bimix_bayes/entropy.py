@@ -61,6 +61,8 @@ if TYPE_CHECKING:
     from bimix_bayes.corpus import Corpus
 
 KINDS = ("shannon", "conditional", "joint", "von-neumann")
+#: The units line of the entropy CSV (see :func:`bimix_bayes._io.write_csv`).
+ENTROPY_UNITS = "entropy in nats; proportion is the softmax share of the training tokens"
 #: Tokens per chunk when streaming a shard: 4M ids cost about 100 MB of int64 work arrays.
 CHUNK_TOKENS = 1 << 22
 #: Largest V*V kept as a dense pair table (32 MB of int64); larger vocabularies count observed pairs.

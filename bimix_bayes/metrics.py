@@ -17,13 +17,16 @@ Examples
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bimix_bayes._io import file_lines, read_text_csv
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.observations import Observations
 
@@ -66,6 +69,104 @@ def predicted_rows(posterior: Any, observations: Observations) -> pd.DataFrame:
     di = rows["domain"].map({d: i for i, d in enumerate(posterior.domains)}).to_numpy()
     rows["predicted"] = mean[ri, si, di]
     return rows.reset_index(drop=True)
+
+
+def residuals(posterior: Any, observations: Observations | None = None) -> pd.DataFrame:
+    """Relative residual ``observed / predicted - 1`` of every evaluated row, with its share.
+
+    ``predicted`` is the posterior-mean loss (as in :func:`score`); ``share`` is the row's own
+    domain's proportion in its run's mixture (``proportion``), so the residuals can be read
+    against the step and against the share. A law that fits leaves residuals scattered around 0
+    at every step and share; a trend says the law's form misses something there.
+
+    Parameters
+    ----------
+    posterior : Posterior
+        The fitted law.
+    observations : Observations, optional
+        Default: the observations the law was fitted to (in-sample).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The evaluated rows with ``predicted``, ``residual`` and ``share`` added.
+
+    Examples
+    --------
+    >>> res = residuals(post)                                                    # doctest: +SKIP
+    >>> res.groupby("domain")["residual"].std()                                  # doctest: +SKIP
+    """
+    obs = posterior.observations if observations is None else observations
+    rows = predicted_rows(posterior, obs)
+    rows["residual"] = rows["loss"].astype(float) / rows["predicted"] - 1.0
+    rows["share"] = rows["proportion"].astype(float)
+    return rows
+
+
+REGRET_COLUMNS = ("strategy", "runs", "regret")
+
+
+def read_regret(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a regret table (``strategy,runs,regret[,seed]``, the planner benchmark's CSV).
+
+    Raises
+    ------
+    BimixInputError
+        The file is missing, is a posterior file (netCDF) or another binary file, or is not CSV.
+    """
+    path = Path(path)
+    if path.is_file():
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+        if head.startswith((b"\x89HDF", b"CDF")):
+            raise BimixInputError("this is a posterior file (netCDF); --kind regret draws the "
+                                  "planner benchmark's regret CSV (strategy,runs,regret[,seed]); "
+                                  "draw a posterior with another --kind", path=path)
+    frame = read_text_csv(path)
+    with file_lines(frame):
+        regret_summary(frame, source=str(path))  # checked here, so errors name the file's line
+    return frame
+
+
+def regret_summary(frame: pd.DataFrame, source: str = "<regret table>") -> pd.DataFrame:
+    """Mean regret over seeds, its standard error and the seed count, per strategy and run count.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Tidy rows ``strategy, runs, regret[, seed]`` (the planner benchmark's output).
+    source : str
+        Where the table came from, for error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``(strategy, runs)`` with strategies in order of first appearance; columns
+        ``mean``, ``sem`` (0 for a single seed) and ``count``.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"strategy": ["a", "a"], "runs": [4, 4], "regret": [0.2, 0.4]})
+    >>> regret_summary(frame).round(2).to_dict("records")
+    [{'mean': 0.3, 'sem': 0.1, 'count': 2}]
+    """
+    missing = [c for c in REGRET_COLUMNS if c not in frame.columns]
+    if missing:
+        raise BimixInputError(f"missing column(s) {', '.join(missing)}; expected "
+                              f"{','.join(REGRET_COLUMNS)}[,seed]", path=source, line=1)
+    regret = pd.to_numeric(frame["regret"], errors="coerce")
+    runs = pd.to_numeric(frame["runs"], errors="coerce")
+    bad = regret.isna() | runs.isna() | (regret < 0)
+    if bad.any():
+        i = int(np.argmax(bad.to_numpy()))
+        raise BimixInputError(f"runs and regret must be numbers, regret >= 0; got "
+                              f"runs={frame['runs'].iloc[i]!r}, regret={frame['regret'].iloc[i]!r}",
+                              path=source, line=i + 2)
+    data = frame.assign(regret=regret, runs=runs)
+    stats = data.groupby(["strategy", "runs"], sort=True)["regret"].agg(["mean", "sem", "count"])
+    stats["sem"] = stats["sem"].fillna(0.0)
+    order = list(pd.unique(frame["strategy"]))
+    return stats.reindex(order, level="strategy")
 
 
 def score(posterior: Any, observations: Observations) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from bimix_bayes._io import atomic_path, read_text_csv
+from bimix_bayes._io import file_lines, read_text_csv, write_csv
 from bimix_bayes.errors import BimixInputError
 
 #: Shares that sum to 1 within this are taken exactly as written (float rounding).
@@ -28,6 +28,9 @@ SUM_TOL = 1e-6
 ROUNDING_TOL = 1e-2
 #: Columns that ``bimix suggest`` adds beside the proportions; readers skip them.
 ANNOTATIONS = ("score", "expected_loss", "loss_sd", "rule")
+#: The units line of a mixture file with the planner's annotations (see :func:`write_mixtures`).
+SUGGESTION_UNITS = ("domain columns are shares of the training tokens; expected_loss and loss_sd "
+                    "in nats per token")
 
 
 class RenormalisedWarning(UserWarning):
@@ -112,7 +115,9 @@ def read_mixtures(
     BimixInputError
         Naming the file, the line and the problem.
     """
-    return validate_mixtures(read_text_csv(path), domains=domains, source=str(path))
+    frame = read_text_csv(path)
+    with file_lines(frame):
+        return validate_mixtures(frame, domains=domains, source=str(path))
 
 
 def validate_mixtures(
@@ -168,7 +173,37 @@ def validate_mixtures(
     return values.div(divisors, axis=0)
 
 
-def write_mixtures(mixtures: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write mixtures (index ``mixture``; extra columns such as scores are kept) atomically."""
-    with atomic_path(path) as tmp:
-        mixtures.rename_axis("mixture").reset_index().to_csv(tmp, index=False, float_format="%.10g")
+def write_mixtures(mixtures: pd.DataFrame, path: str | os.PathLike[str], *,
+                   units: str | None = None) -> None:
+    """Write mixtures (index ``mixture``; extra columns such as scores are kept) atomically.
+
+    ``units`` adds a leading ``# units: ...`` line (:func:`bimix_bayes._io.write_csv`), which
+    :func:`read_mixtures` skips.
+    """
+    write_csv(mixtures.rename_axis("mixture").reset_index(), path, units=units, index=False,
+              float_format="%.10g")
+
+
+def most_distinct(mixtures: pd.DataFrame, k: int) -> pd.DataFrame:
+    """``k`` mixtures of ``mixtures`` that lie far apart (greedy farthest-point, total variation).
+
+    Starts from the first mixture and adds, each time, the one farthest from those already
+    chosen, so near-duplicates are the last to be picked. Returns them in their original order;
+    all of them when there are at most ``k``.
+
+    Examples
+    --------
+    >>> mix = pd.DataFrame({"a": [0.5, 0.51, 0.9], "b": [0.5, 0.49, 0.1]}, index=["m1", "m2", "m3"])
+    >>> most_distinct(mix, 2).index.tolist()
+    ['m1', 'm3']
+    """
+    if len(mixtures) <= k:
+        return mixtures
+    x = mixtures.to_numpy(dtype=float)
+    chosen = [0]
+    dist = np.abs(x - x[0]).sum(axis=1) / 2
+    while len(chosen) < k:
+        nxt = int(np.argmax(dist))
+        chosen.append(nxt)
+        dist = np.minimum(dist, np.abs(x - x[nxt]).sum(axis=1) / 2)
+    return mixtures.iloc[sorted(chosen)]

@@ -209,6 +209,20 @@ def prior_predictive(observations: Observations, spec: ModelSpec | None = None, 
     return out
 
 
+def prior_of(post: Posterior, draws: int = 500, seed: int = 0) -> xr.Dataset | None:
+    """Prior draws of a fitted posterior's parameters (the spec it recorded: law, noise, priors).
+
+    None for a fit without a prior (least squares). Used to draw the prior beside the posterior.
+
+    Examples
+    --------
+    >>> prior = prior_of(Posterior.load("fit.nc"))                             # doctest: +SKIP
+    """
+    if not post.sampler_config:
+        return None
+    return prior_predictive(post.observations, post.spec, draws=draws, seed=seed)
+
+
 def _example() -> Observations:
     """Two domains, two runs, two steps: the docstrings' toy observations."""
     import pandas as pd

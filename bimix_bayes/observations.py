@@ -33,11 +33,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bimix_bayes._io import atomic_path, read_text_csv
+from bimix_bayes._io import atomic_path, file_lines, read_text_csv
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.mixtures import ROUNDING_TOL, SUM_TOL, sum_divisors
 
 REQUIRED = ("run", "domain", "proportion", "step", "loss")
+#: A prediction or plan at a step more than this many times beyond the observed steps (above the
+#: last, or below the first) is extrapolation the fit cannot vouch for; the CLI warns.
+EXTRAPOLATION_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,9 @@ class Observations:
         BimixInputError
             Naming the file, the line and the problem, for the first problem found.
         """
-        return cls.from_frame(read_text_csv(path), source=str(path))
+        frame = read_text_csv(path)
+        with file_lines(frame):
+            return cls.from_frame(frame, source=str(path))
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, source: str = "<frame>") -> Observations:
@@ -176,6 +181,33 @@ class Observations:
 
 
 # --------------------------------------------------------------------------------- validation
+def extrapolation(observed_steps: Sequence[float], steps: Sequence[float],
+                  factor: float = EXTRAPOLATION_FACTOR) -> str | None:
+    """A warning when ``steps`` reach more than ``factor`` times beyond the observed steps.
+
+    Returns None when every step lies within ``[first / factor, last * factor]`` of the
+    observed steps.
+
+    Examples
+    --------
+    >>> extrapolation([100, 300], [3000]).split(": ")[0]
+    'step 3000 is 10x the last observed step (300)'
+    >>> extrapolation([100, 300], [600]) is None
+    True
+    """
+    first, last = min(observed_steps), max(observed_steps)
+    high, low = max(steps), min(steps)
+    if high > factor * last:
+        return (f"step {high:g} is {high / last:.3g}x the last observed step ({last:g}): more than "
+                f"{factor:g}x beyond the observed steps, the law is extrapolated and its bands are "
+                "optimistic")
+    if low < first / factor:
+        return (f"step {low:g} is {first / low:.3g}x below the first observed step ({first:g}): "
+                f"more than {factor:g}x outside the observed steps, the law is extrapolated and "
+                "its bands are optimistic")
+    return None
+
+
 def _fail(source: str, row: int, problem: str) -> BimixInputError:
     return BimixInputError(problem, path=source, line=int(row) + 2)
 

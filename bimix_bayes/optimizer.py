@@ -46,6 +46,36 @@ OBJECTIVES = ("expected-gain", "prob-improvement", "quantile")
 Objective = Literal["expected-gain", "prob-improvement", "quantile"]
 
 
+#: What a plan says, in words, when its gain over the reference is not clearly positive.
+NO_CONFIDENT_IMPROVEMENT = "no confident improvement over the reference"
+
+
+def confident(gain_lower: float, prob_improvement: float) -> bool:
+    """Whether a gain is worth acting on: P(improvement) >= 0.5 and its interval above zero."""
+    return bool(prob_improvement >= 0.5 and gain_lower > 0)
+
+
+def verdict(gain_lower: float, gain_upper: float, prob_improvement: float, prob: float) -> str:
+    """One sentence on a plan's gain: :data:`NO_CONFIDENT_IMPROVEMENT` unless :func:`confident`.
+
+    Examples
+    --------
+    >>> verdict(-0.01, 0.03, 0.49, 0.9).split(": ")[0]
+    'no confident improvement over the reference'
+    >>> verdict(0.01, 0.03, 0.99, 0.9).endswith("[0.01, 0.03] nats per token lies above zero")
+    True
+    """
+    where = (f"the {prob:.0%} interval of the gain [{gain_lower:.4g}, {gain_upper:.4g}] nats per "
+             "token")
+    if confident(gain_lower, prob_improvement):
+        return (f"confident improvement over the reference: P(improvement) = "
+                f"{prob_improvement:.3f} and {where} lies above zero")
+    spans = "includes zero" if gain_lower <= 0 <= gain_upper else "lies below zero" \
+        if gain_upper < 0 else "lies above zero"
+    return (f"{NO_CONFIDENT_IMPROVEMENT}: P(improvement) = {prob_improvement:.3f} and {where} "
+            f"{spans}")
+
+
 @dataclass(frozen=True)
 class OptimizationResult:
     """What :func:`optimize` found, and how sure it is.
@@ -95,6 +125,10 @@ class OptimizationResult:
             # Total-variation distance from each draw's optimum to the chosen mixture.
             "optimum_distance_mean": float(spread.mean()),
             "reference": self.reference.round(6).to_dict(),
+            "mixture": self.mixture.to_dict(),
+            "units": "nats per token",
+            "confident": confident(lo, (self.gain > 0).mean()),
+            "verdict": verdict(float(lo), float(hi), float((self.gain > 0).mean()), self.prob),
         }
 
     def plan_frame(self) -> pd.DataFrame:

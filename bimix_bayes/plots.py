@@ -11,7 +11,12 @@ a figure made outside ``pyplot`` shows as text).
 - :func:`plot_predicted_vs_observed`: calibration, predicted median and interval per observation;
 - :func:`plot_coefficients`: forest plot of the per-domain coefficients (and transfer weights);
 - :func:`plot_simplex`: ternary map of the expected loss or of P(beating the reference);
-- :func:`plot_regret`: regret against training runs, per planning strategy.
+- :func:`plot_regret`: regret against training runs, per planning strategy;
+- :func:`plot_residuals`: observed / predicted - 1 against step and against share.
+
+Plots only draw: the numbers they show come from the modules that own them
+(:mod:`bimix_bayes.metrics` for residuals and regret, :mod:`bimix_bayes.simplex` for the ternary
+map, :mod:`bimix_bayes.mixtures` for choosing distinct mixtures).
 
 ``bimix plot`` draws each of them from files. Losses are in nats per token throughout.
 
@@ -41,7 +46,6 @@ from matplotlib.ticker import (
     MaxNLocator,
     NullFormatter,
 )
-from matplotlib.tri import Triangulation
 
 from bimix_bayes._io import atomic_path
 from bimix_bayes.errors import BimixInputError
@@ -61,13 +65,14 @@ COEFFICIENT_LABELS = {
     "sigma": "sigma: residual scale (log-loss)",
     "sigma_run": "sigma_run: per-run scale (log-loss)",
 }
-SIMPLEX_QUANTITIES = ("expected_loss", "prob_improvement")
-#: Default number of observed runs drawn by :func:`plot_loss_curves` (more bands do not read).
-MAX_CURVES = 6
+#: Default number of observed runs drawn by :func:`plot_loss_curves`: the demo's six domains
+#: barely depend on the mixture, and more than four overlapping bands do not read.
+MAX_CURVES = 4
+#: Bands are filled only for this many mixtures or fewer; beyond, stacked fills turn into one
+#: brown blur, so the bands are drawn as dashed edges in their mixture's colour only.
+MAX_FILLED = 2
 #: Monte Carlo samples behind every predictive band (see :func:`predictive`).
 PLOT_SAMPLES = 2000
-#: Elements of one (sample, mixture, domain[, source]) block of the simplex map; bounds memory.
-_BLOCK = 4_000_000
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
@@ -154,7 +159,12 @@ def predictive(
 
 # ------------------------------------------------------------------------------ loss curves
 def default_steps(observations: Observations, n: int = 60, beyond: float = 4.0) -> list[int]:
-    """A log-spaced step grid from half the first observed step to ``beyond`` times the last.
+    """A log-spaced step grid from the first observed step to ``beyond`` times the last.
+
+    The grid never starts before the first observed step: a power law extrapolated back towards
+    step 0 rises without bound, past the loss of a uniform guess (``ln`` of the vocabulary size),
+    which no tokenizer allows. Forward extrapolation is what users ask for, so it is kept (and
+    marked in the figure).
 
     Examples
     --------
@@ -162,11 +172,15 @@ def default_steps(observations: Observations, n: int = 60, beyond: float = 4.0) 
     ...     "proportion": [1.0, 1.0], "step": [100, 1000], "loss": [3.0, 2.5]}))
     >>> grid = default_steps(obs)
     >>> grid[0], grid[-1]
-    (50, 4000)
+    (100, 4000)
     """
     steps = observations.steps
-    grid = np.geomspace(max(steps[0] / 2, 1), steps[-1] * beyond, n)
+    grid = np.geomspace(steps[0], steps[-1] * beyond, n)
     return sorted({int(round(s)) for s in grid})
+
+
+#: Marker per mixture (cycled), so runs of near-identical mixtures can still be told apart.
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 
 
 def plot_loss_curves(
@@ -178,24 +192,30 @@ def plot_loss_curves(
     *,
     domains: Sequence[str] | None = None,
     max_mixtures: int = MAX_CURVES,
+    vocab_size: int | None = None,
     seed: int = 0,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
     """Loss against training step with predictive bands, one panel per domain.
 
-    Each mixture gets the posterior median of its mean loss curve (line) and a ``prob`` band; the
-    observed losses of runs whose name matches a mixture are drawn on top in the same colour. A
-    dotted line marks the last observed step, so extrapolation is visible.
+    Each mixture gets its own colour (legend on the right) and marker: the posterior median of
+    its mean loss curve (line), a ``prob`` band (dashed edges, filled lightly when at most
+    :data:`MAX_FILLED` mixtures are drawn, so overlapping bands of similar mixtures stay apart)
+    and the observed losses of runs whose name matches a mixture. A dotted line marks the last
+    observed step, so extrapolation is visible; with ``vocab_size`` a grey line marks
+    ``ln(vocab_size)``, the loss of a uniform guess, which no real curve exceeds.
 
     Parameters
     ----------
     post : Posterior
         The fitted law.
     mixtures : pandas.DataFrame, optional
-        Index ``mixture``, one column per training domain. Default: the observed runs' mixtures
-        (at most ``max_mixtures`` of them, spread evenly over the runs; the title says so).
+        Index ``mixture``, one column per training domain. Default: the observed runs' mixtures,
+        at most ``max_mixtures`` of them, the most distinct first
+        (:func:`bimix_bayes.mixtures.most_distinct`; the title says how many are shown).
     steps : sequence of int, optional
-        Steps to predict at; default :func:`default_steps` (beyond the last observed step).
+        Steps to predict at; default :func:`default_steps` (from the first observed step to
+        beyond the last).
     prob : float
         Probability mass of the bands.
     observation : bool
@@ -205,6 +225,8 @@ def plot_loss_curves(
         Evaluated domains to draw (default all).
     max_mixtures : int
         Cap on the default mixtures (ignored when ``mixtures`` is given).
+    vocab_size : int, optional
+        The tokenizer's vocabulary size, to mark the uniform-guess bound.
     seed : int
         Seeds the noise draws of ``observation``.
     path : path-like, optional
@@ -216,16 +238,17 @@ def plot_loss_curves(
 
     Examples
     --------
-    >>> fig = plot_loss_curves(post, path="curves.png")                          # doctest: +SKIP
+    >>> fig = plot_loss_curves(post, vocab_size=257, path="curves.png")          # doctest: +SKIP
     """
+    from bimix_bayes.mixtures import most_distinct
+
     obs = post.observations
     note = ""
     if mixtures is None:
         mixtures = obs.mixtures()
         if len(mixtures) > max_mixtures:
-            keep = np.unique(np.linspace(0, len(mixtures) - 1, max_mixtures).round().astype(int))
-            note = f" ({len(keep)} of {len(mixtures)} runs shown)"
-            mixtures = mixtures.iloc[keep]
+            note = f" ({max_mixtures} most distinct of {len(mixtures)} runs shown)"
+            mixtures = most_distinct(mixtures, max_mixtures)
     domains = _check_domains(post, domains)
     steps = default_steps(obs) if steps is None else steps
     pred = predictive(post, mixtures, steps, prob=prob, observation=observation, seed=seed)
@@ -237,16 +260,24 @@ def plot_loss_curves(
     colors = _colors(pred.sizes["mixture"])
     x = pred["step"].to_numpy()
     for ax, domain in zip(axes, domains, strict=True):
-        for color, name in zip(colors, pred["mixture"].values, strict=True):
+        for i, (color, name) in enumerate(zip(colors, pred["mixture"].values, strict=True)):
             p = pred.sel(mixture=name, domain=domain)
-            ax.fill_between(x, p["lower"], p["upper"], color=color, alpha=0.2, linewidth=0)
+            marker = _MARKERS[i % len(_MARKERS)]
+            if len(colors) <= MAX_FILLED:
+                ax.fill_between(x, p["lower"], p["upper"], color=color, alpha=0.15, linewidth=0)
+            for edge in (p["lower"], p["upper"]):
+                ax.plot(x, edge, color=color, linewidth=0.7, linestyle="--", alpha=0.8,
+                        gid="band-edge")
             ax.plot(x, center.sel(mixture=name, domain=domain), color=color, linewidth=1.5,
-                    label=str(name))
+                    marker=marker, markevery=max(len(x) // 6, 1), markersize=4, label=str(name),
+                    gid="median")
             seen = frame[(frame["run"] == name) & (frame["domain"] == domain)]
             if len(seen):
-                ax.scatter(seen["step"].astype(float), seen["loss"], color=color, s=14, zorder=3,
-                           edgecolor="white", linewidth=0.5)
+                ax.scatter(seen["step"].astype(float), seen["loss"], color=color, s=16, zorder=3,
+                           marker=marker, edgecolor="white", linewidth=0.5)
         ax.axvline(obs.steps[-1], color="0.4", linestyle=":", linewidth=1)
+        if vocab_size is not None:
+            ax.axhline(np.log(vocab_size), color="0.5", linewidth=1, gid="uniform-bound")
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
@@ -258,8 +289,11 @@ def plot_loss_curves(
     band = "a new run's loss" if observation else "the mean curve"
     shown = frame["run"].isin([str(m) for m in pred["mixture"].values]).any()
     parts = [f"dots: observed{note}"] if shown else [note.strip()] if note else []
-    fig.suptitle(f"Predicted loss: median curve and {prob:.0%} band of {band}\n"
-                 + "; ".join([*parts, "dotted: last observed step"]))
+    parts.append("dotted: last observed step")
+    if vocab_size is not None:
+        parts.append(f"grey: ln({vocab_size}) = {np.log(vocab_size):.2f}, a uniform guess")
+    fig.suptitle(f"Predicted loss: median curve and {prob:.0%} band (dashed edges) of {band}\n"
+                 + "; ".join(parts))
     handles, labels = axes[0].get_legend_handles_labels()
     # Centred on the right: the two-line title above spans the legend's column too.
     fig.legend(handles, labels, title="mixture", loc="outside right center")
@@ -366,15 +400,18 @@ def plot_coefficients(
     var_names: Sequence[str] | None = None,
     prob: float = 0.9,
     *,
+    prior: xr.Dataset | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
     """Forest plot of the per-domain coefficients, one panel (own x scale) per coefficient.
 
     Each domain gets its posterior median (dot), central 50 % interval (thick) and ``prob``
-    interval (thin). The coefficients live on very different scales (``eps`` near 1e-3, ``log_c``
-    near 1), so they get a panel each instead of arviz-plots' single shared axis; ``eps`` is drawn
-    on a log axis. With the transfer law a last panel maps the posterior median transfer weight
-    from each source (column) to each domain (row).
+    interval (thin). Given ``prior`` draws, the prior's intervals are drawn in grey just below
+    each domain's posterior, so one sees how much the data moved and narrowed each coefficient.
+    The coefficients live on very different scales (``eps`` near 1e-3, ``log_c`` near 1), so they
+    get a panel each instead of arviz-plots' single shared axis; ``eps`` is drawn on a log axis.
+    With the transfer law a last panel maps the posterior median transfer weight from each source
+    (column) to each domain (row).
 
     Parameters
     ----------
@@ -385,6 +422,10 @@ def plot_coefficients(
         draws with dims ``(chain, draw, domain)`` works (``sigma``, ``sigma_run``).
     prob : float
         Probability mass of the thin interval.
+    prior : xarray.Dataset, optional
+        Prior draws with dims ``(sample, domain)`` per variable, such as
+        :func:`bimix_bayes.model.prior_predictive` returns (:func:`bimix_bayes.model.prior_of`
+        gives those of a fitted posterior). Variables it lacks are drawn without a prior.
     path : path-like, optional
         Also write the figure here.
 
@@ -394,7 +435,7 @@ def plot_coefficients(
 
     Examples
     --------
-    >>> fig = plot_coefficients(post, path="coefficients.png")                  # doctest: +SKIP
+    >>> fig = plot_coefficients(post, prior=prior_of(post), path="coefficients.png")  # doctest: +SKIP
     """
     draws = post.draws
     law = post.spec.law_component
@@ -406,15 +447,26 @@ def plot_coefficients(
         raise BimixInputError(f"not a per-domain variable of this posterior: {', '.join(bad)}")
     transfer = "transfer" in law.parameters
     n = len(var_names) + transfer
-    fig, axes = _grid(n, ncols=3, size=(4.0, 0.45 * len(post.domains) + 1.4), sharey=False)
-    y = np.arange(len(post.domains))[::-1]
+    fig, axes = _grid(n, ncols=3, size=(4.0, 0.55 * len(post.domains) + 1.5), sharey=False)
+    y = np.arange(len(post.domains))[::-1].astype(float)
     tail = (1 - prob) / 2
+    levels = [tail, 0.25, 0.5, 0.75, 1 - tail]
     for ax, name in zip(axes[:len(var_names)], var_names, strict=True):
         values = draws[name].stack(sample=("chain", "draw")).transpose("domain", "sample").to_numpy()
-        q = np.quantile(values, [tail, 0.25, 0.5, 0.75, 1 - tail], axis=1)
-        ax.hlines(y, q[0], q[4], color="C0", linewidth=1)
-        ax.hlines(y, q[1], q[3], color="C0", linewidth=3.5)
-        ax.plot(q[2], y, "o", color="C0", markerfacecolor="white", markersize=5)
+        q = np.quantile(values, levels, axis=1)
+        has_prior = prior is not None and name in prior
+        yy = y + 0.12 if has_prior else y
+        if has_prior:
+            p = prior[name].transpose("domain", ...).sel(domain=post.domains).to_numpy()
+            pq = np.quantile(p.reshape(len(post.domains), -1), levels, axis=1)
+            ax.hlines(y - 0.18, pq[0], pq[4], color="0.6", linewidth=1)
+            ax.hlines(y - 0.18, pq[1], pq[3], color="0.6", linewidth=3.5, label="prior")
+            ax.plot(pq[2], y - 0.18, "o", color="0.6", markerfacecolor="white", markersize=4,
+                    gid="prior-median")
+            values = np.concatenate([values, p.reshape(len(post.domains), -1)], axis=1)
+        ax.hlines(yy, q[0], q[4], color="C0", linewidth=1)
+        ax.hlines(yy, q[1], q[3], color="C0", linewidth=3.5, label="posterior")
+        ax.plot(q[2], yy, "o", color="C0", markerfacecolor="white", markersize=5, gid="median")
         if name == "eps" and (values > 0).all():
             ax.set_xscale("log")
             ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -436,109 +488,15 @@ def plot_coefficients(
         fig.colorbar(image, ax=ax, shrink=0.8)
     shown = (f"{post.n_samples} draws): median, 50% and {prob:.0%} intervals" if post.n_samples > 1
              else "point estimate)")
-    fig.suptitle(f"Coefficients ({post.law} law, {post.method}, {shown}")
+    fig.suptitle(f"Coefficients ({post.law} law, {post.method}, {shown}"
+                 + ("; grey: the prior" if prior is not None else ""))
+    if prior is not None:
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize="small")
     return _finish(fig, path)
 
 
 # ---------------------------------------------------------------------------------- simplex
-def simplex_grid(n: int) -> np.ndarray:
-    """Barycentric lattice on the triangle: ``(points, 3)`` with ``n + 1`` points per edge.
-
-    Examples
-    --------
-    >>> simplex_grid(2).tolist()
-    [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5], [0.0, 0.0, 1.0]]
-    """
-    points = [(n - i - k, i, k) for k in range(n + 1) for i in range(n + 1 - k)]
-    return np.array(points, dtype=float) / n
-
-
-def _to_xy(bary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Barycentric (a, b, c) to the plane: a at (0, 0), b at (1, 0), c at the apex."""
-    return bary[..., 1] + bary[..., 2] / 2, bary[..., 2] * np.sqrt(3) / 2
-
-
-def simplex_map(
-    post: Posterior,
-    domains: Sequence[str] | None,
-    step: int,
-    reference: pd.DataFrame | pd.Series | None = None,
-    *,
-    resolution: int = 40,
-) -> tuple[pd.DataFrame, pd.Series]:
-    """Expected average loss and P(beating the reference) on a triangle grid of mixtures.
-
-    The mixtures vary the shares of the three ``domains``; every other training domain stays at
-    its share in ``reference``, so the three share what the reference gives them together. The
-    average is over the evaluated domains, of the mean loss curve at ``step``.
-
-    Parameters
-    ----------
-    post : Posterior
-        The fitted law.
-    domains : sequence of 3 str, or None
-        Training domains on the corners; None means all three when there are exactly three.
-    step : int
-        Training step at which losses are compared.
-    reference : pandas.DataFrame (one row, index mixture) or pandas.Series, optional
-        A mixture over all training domains. Default: the observed run with the lowest expected
-        average loss at ``step`` (the optimizer's default reference).
-    resolution : int
-        Grid points per edge, minus one.
-
-    Returns
-    -------
-    (pandas.DataFrame, pandas.Series)
-        One row per grid mixture: a column per training domain, ``expected_loss`` (posterior
-        mean, nats per token) and ``prob_improvement`` (posterior probability that its average
-        loss is lower than the reference's, over paired draws); and the reference mixture, named.
-
-    Examples
-    --------
-    >>> grid, ref = simplex_map(post, ("web", "code", "math"), step=5000)       # doctest: +SKIP
-    >>> grid.loc[grid["expected_loss"].idxmin(), ["web", "code", "math"]]       # doctest: +SKIP
-    """
-    if domains is None:
-        if len(post.sources) != 3:
-            raise BimixInputError(f"name the three domains of the ternary map; the posterior has "
-                                  f"{len(post.sources)}: {', '.join(post.sources)}")
-        domains = post.sources
-    domains = list(domains)
-    if len(domains) != 3 or len(set(domains)) != 3:
-        raise BimixInputError(f"a ternary map needs three different domains, got {domains}")
-    unknown = [d for d in domains if d not in post.sources]
-    if unknown:
-        raise BimixInputError(f"unknown domain(s) {', '.join(unknown)}; training domains: "
-                              f"{', '.join(post.sources)}")
-    if not step > 0:
-        raise BimixInputError(f"step must be > 0, got {step}")
-    if resolution < 2:
-        raise BimixInputError(f"resolution must be at least 2, got {resolution}")
-
-    if reference is None:
-        observed = post.observations.mixtures()
-        best = np.argmin(_average_loss(post, observed, step).mean(axis=0))
-        reference = observed.iloc[best]
-    elif isinstance(reference, pd.DataFrame):
-        if len(reference) != 1:
-            raise BimixInputError(f"reference: expected one mixture, got {len(reference)}")
-        reference = reference.iloc[0]
-    name = "reference" if reference.name is None else str(reference.name)
-    reference = post.mixtures_frame(reference.to_frame(name).T, source="<reference>").iloc[0]
-    total = float(reference[domains].sum())
-    if total <= 0:
-        raise BimixInputError(f"the reference gives {', '.join(domains)} no share: nothing to vary")
-
-    bary = simplex_grid(resolution)
-    grid = pd.DataFrame(np.tile(reference.to_numpy(), (len(bary), 1)), columns=reference.index)
-    grid[domains] = bary * total
-    loss = _average_loss(post, pd.concat([grid, reference.to_frame().T]), step)
-    grid_loss, ref_loss = loss[:, :-1], loss[:, -1:]
-    grid["expected_loss"] = grid_loss.mean(axis=0)
-    grid["prob_improvement"] = (grid_loss < ref_loss).mean(axis=0)
-    return grid, reference
-
-
 def plot_simplex(
     post: Posterior,
     domains: Sequence[str] | None,
@@ -551,16 +509,17 @@ def plot_simplex(
 ) -> Figure:
     """Ternary map over three training domains of the expected loss or of P(beating the reference).
 
-    Draws :func:`simplex_map`: ``quantity`` ``expected_loss`` fills the triangle with the
+    Draws :func:`bimix_bayes.simplex.simplex_map` on ``mpltern``'s ternary axes, whose ticks read
+    each corner domain's share: ``quantity`` ``expected_loss`` fills the triangle with the
     posterior mean of the average loss at ``step``, ``prob_improvement`` with the probability
     that it is lower than the reference's. A star marks the reference, a cross the best mixture
-    on the grid, dots the observed runs that lie on this slice of the simplex (every other
-    domain at the reference's share).
+    on the grid, and dots, drawn on top of both, the observed runs that lie on this slice of the
+    simplex (every other domain at the reference's share).
 
     Parameters
     ----------
     post, domains, step, reference, resolution
-        As for :func:`simplex_map`.
+        As for :func:`bimix_bayes.simplex.simplex_map`.
     quantity : {"expected_loss", "prob_improvement"}
         What fills the triangle.
     path : path-like, optional
@@ -575,11 +534,15 @@ def plot_simplex(
     >>> fig = plot_simplex(post, ("web", "code", "math"), step=5000,
     ...                    quantity="prob_improvement", path="simplex.png")   # doctest: +SKIP
     """
-    if quantity not in SIMPLEX_QUANTITIES:
+    import mpltern  # noqa: F401  (registers the "ternary" projection)
+
+    from bimix_bayes.simplex import QUANTITIES, corner_domains, on_slice, simplex_map
+
+    if quantity not in QUANTITIES:
         raise BimixInputError(f"unknown quantity {quantity!r}; expected one of "
-                              f"{', '.join(SIMPLEX_QUANTITIES)}")
+                              f"{', '.join(QUANTITIES)}")
     grid, reference = simplex_map(post, domains, step, reference, resolution=resolution)
-    domains = post.sources if domains is None else list(domains)  # checked by simplex_map
+    domains = corner_domains(post, domains)
     total = float(reference[domains].sum())
     value = grid[quantity].to_numpy()
     if quantity == "expected_loss":
@@ -594,63 +557,39 @@ def plot_simplex(
         levels = np.append(np.linspace(0, 1, 21)[:-1], 1 + 1e-9)
         norm, cmap = TwoSlopeNorm(0.5, 0.0, 1.0), "RdBu"
 
-    fig = Figure(figsize=(6.8, 5.6), layout="constrained")
-    ax = fig.subplots()
-    x, y = _to_xy(grid[domains].to_numpy() / total)
-    fill = ax.tricontourf(Triangulation(x, y), value, levels=levels, cmap=cmap, norm=norm)
-    fig.colorbar(fill, ax=ax, label=label, shrink=0.85)
-    _draw_triangle(ax, domains, total)
-    rx, ry = _to_xy(reference[domains].to_numpy(dtype=float) / total)
-    ax.plot(rx, ry, "*", color="white", markeredgecolor="black", markersize=15,
-            label=f"reference {reference.name!r}")
+    fig = Figure(figsize=(7.0, 6.0), layout="constrained")
+    # Ticks in true shares: the three corners together hold ``total`` of the mixture.
+    ax = fig.add_subplot(projection="ternary", ternary_sum=total)
+    left, right, top = domains  # domain 0 at the lower left, 1 at the lower right, 2 on top
+
+    def tlr(frame: pd.DataFrame | pd.Series) -> list:
+        return [np.asarray(frame[d], dtype=float) for d in (top, left, right)]
+
+    fill = ax.tricontourf(*tlr(grid), value, levels=levels, cmap=cmap, norm=norm)
+    fig.colorbar(fill, ax=ax, label=label, shrink=0.8, pad=0.1)
+    ax.set_tlabel(f"{top} share")
+    ax.set_llabel(f"{left} share")
+    ax.set_rlabel(f"{right} share")
+    ax.grid(color="white", alpha=0.5, linewidth=0.5)
+    ax.plot(*tlr(reference.to_frame().T), "*", color="white", markeredgecolor="black",
+            markersize=15, zorder=4, label=f"reference {reference.name!r}")
     shares = ", ".join(f"{d} {grid[d].iloc[best]:.2f}" for d in domains)
-    ax.plot(x[best], y[best], "X", color="orange", markeredgecolor="black", markersize=11,
-            label=f"best on grid: {shares}")
-    observed = post.observations.mixtures()
+    ax.plot(*tlr(grid.iloc[[best]]), "X", color="orange", markeredgecolor="black", markersize=11,
+            zorder=4, label=f"best on grid: {shares}")
+    runs = on_slice(post, domains, reference)
+    if len(runs):
+        # On top of the star and the cross: an observed run at the reference is still visible.
+        ax.plot(*tlr(runs), "o", color="black", markeredgecolor="white", markersize=5,
+                markeredgewidth=0.8, zorder=5, label="observed runs")
     others = [s for s in post.sources if s not in domains]
-    gap = np.abs(observed[others].to_numpy() - reference[others].to_numpy())
-    on_slice = gap.max(axis=1, initial=0.0) <= 1e-6
-    if on_slice.any():
-        ox, oy = _to_xy(observed.loc[on_slice, domains].to_numpy(dtype=float) / total)
-        ax.plot(ox, oy, "o", color="black", markersize=3.5, label="observed runs")
     held = f"; others held at the reference's shares (sum {1 - total:.2f})" if others else ""
     fig.suptitle(f"{label.split(' (')[0].capitalize()} at step {step}{held}", fontsize="medium")
     fig.legend(loc="outside lower center", fontsize="small", ncols=2)
     return _finish(fig, path)
 
 
-def _average_loss(post: Posterior, mixtures: pd.DataFrame, step: int) -> np.ndarray:
-    """Mean-curve loss averaged over the evaluated domains: ``(sample, mixture)``.
-
-    Evaluated in blocks of mixtures: the draws of a whole grid take gigabytes.
-    """
-    block = max(1, _BLOCK // (post.n_samples * len(post.domains)))
-    parts = [np.exp(post.log_loss_draws(mixtures.iloc[i:i + block], [step])[:, :, 0, :]).mean(-1)
-             for i in range(0, len(mixtures), block)]
-    return np.concatenate(parts, axis=1)
-
-
-def _draw_triangle(ax, domains: Sequence[str], total: float) -> None:
-    corners = _to_xy(np.eye(3))
-    ax.plot([*corners[0], corners[0][0]], [*corners[1], corners[1][0]], color="black", linewidth=1)
-    for f in (0.2, 0.4, 0.6, 0.8):
-        for i in range(3):
-            # Lines of constant share f of corner i, drawn between the two other edges.
-            ends = np.zeros((2, 3))
-            ends[:, i] = f
-            ends[0, (i + 1) % 3] = ends[1, (i + 2) % 3] = 1 - f
-            ax.plot(*_to_xy(ends), color="white", linewidth=0.5, alpha=0.6)
-    offsets = [(-0.03, -0.05, "right"), (1.03, -0.05, "left"), (0.5, np.sqrt(3) / 2 + 0.04, "center")]
-    for name, (tx, ty, ha) in zip(domains, offsets, strict=True):
-        ax.text(tx, ty, f"{name} = {total:.2g}", ha=ha, va="center", fontsize="medium")
-    ax.set_xlim(-0.15, 1.15)
-    ax.set_ylim(-0.1, np.sqrt(3) / 2 + 0.1)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-
-
 # ----------------------------------------------------------------------------------- regret
-REGRET_COLUMNS = ("strategy", "runs", "regret")
+_LINESTYLES = ("-", "--", "-.", ":")
 
 
 def plot_regret(
@@ -663,12 +602,16 @@ def plot_regret(
 ) -> Figure:
     """Regret against the number of training runs, one curve per planning strategy.
 
+    Each strategy has its own colour, marker and line style, and its points are shifted a little
+    sideways, so a strategy whose curve coincides with another's stays visible.
+
     Parameters
     ----------
     frame : pandas.DataFrame
         Tidy rows ``strategy, runs, regret[, seed]`` (the planner benchmark's output): the regret
         of each strategy's recommended mixture after ``runs`` training runs. Curves show the mean
-        over seeds with a band of plus and minus one standard error.
+        over seeds with a band of plus and minus one standard error
+        (:func:`bimix_bayes.metrics.regret_summary`).
     ylabel : str
         Label of the regret axis (its units).
     target : float, optional
@@ -689,30 +632,24 @@ def plot_regret(
     >>> len(plot_regret(frame).axes)
     1
     """
-    missing = [c for c in REGRET_COLUMNS if c not in frame.columns]
-    if missing:
-        raise BimixInputError(f"missing column(s) {', '.join(missing)}; expected "
-                              f"{','.join(REGRET_COLUMNS)}[,seed]", path=source, line=1)
-    regret = pd.to_numeric(frame["regret"], errors="coerce")
-    runs = pd.to_numeric(frame["runs"], errors="coerce")
-    bad = regret.isna() | runs.isna() | (regret < 0)
-    if bad.any():
-        i = int(np.argmax(bad.to_numpy()))
-        raise BimixInputError(f"runs and regret must be numbers, regret >= 0; got "
-                              f"runs={frame['runs'].iloc[i]!r}, regret={frame['regret'].iloc[i]!r}",
-                              path=source, line=i + 2)
-    data = frame.assign(regret=regret, runs=runs)
-    stats = data.groupby(["strategy", "runs"], sort=True)["regret"].agg(["mean", "sem", "count"])
-    stats["sem"] = stats["sem"].fillna(0.0)
+    from bimix_bayes.metrics import regret_summary
 
+    stats = regret_summary(frame, source=source)
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.subplots()
-    strategies = list(pd.unique(frame["strategy"]))
-    for color, name in zip(_colors(len(strategies)), strategies, strict=True):
+    strategies = list(stats.index.get_level_values("strategy").unique())
+    runs = np.unique(stats.index.get_level_values("runs").to_numpy(dtype=float))
+    # Sideways shift: a fraction of the smallest gap between run counts, centred on the true x.
+    gap = float(np.diff(runs).min()) if len(runs) > 1 else 1.0
+    shifts = (np.arange(len(strategies)) - (len(strategies) - 1) / 2) * 0.03 * gap
+    for i, (color, name) in enumerate(zip(_colors(len(strategies)), strategies, strict=True)):
         s = stats.loc[name]
-        ax.plot(s.index, s["mean"], "-o", color=color, markersize=3, label=str(name))
-        ax.fill_between(s.index, (s["mean"] - s["sem"]).clip(lower=0), s["mean"] + s["sem"],
-                        color=color, alpha=0.2, linewidth=0)
+        x = s.index.to_numpy(dtype=float) + shifts[i]
+        ax.plot(x, s["mean"], color=color, marker=_MARKERS[i % len(_MARKERS)], markersize=4,
+                linestyle=_LINESTYLES[i % len(_LINESTYLES)], linewidth=1.4, label=str(name),
+                zorder=3 + i)
+        ax.fill_between(x, (s["mean"] - s["sem"]).clip(lower=0), s["mean"] + s["sem"],
+                        color=color, alpha=0.15, linewidth=0)
     if target is not None:
         ax.axhline(target, color="0.3", linestyle="--", linewidth=1, label=f"target {target:g}")
     positive = stats.loc[stats["mean"] > 0, "mean"]
@@ -730,4 +667,65 @@ def plot_regret(
     ax.set_title(f"Regret by planning strategy: mean ± 1 s.e. over {seeds} seed(s)")
     ax.grid(alpha=0.3, which="both", linewidth=0.5)
     ax.legend(title="strategy", fontsize="small")
+    return _finish(fig, path)
+
+
+# -------------------------------------------------------------------------------- residuals
+def plot_residuals(
+    post: Posterior,
+    observations: Observations | None = None,
+    *,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Relative residuals ``observed / predicted - 1`` against step and against share.
+
+    Draws :func:`bimix_bayes.metrics.residuals`, coloured by domain: the left panel against the
+    training step (log axis), the right against the domain's own share of the mixture. A law
+    that fits scatters around the zero line everywhere; a trend (residuals rising at late steps,
+    or at small shares) shows where the law's form misses.
+
+    Parameters
+    ----------
+    post : Posterior
+        The fitted law.
+    observations : Observations, optional
+        Held-out observations; default the fitted ones (in-sample).
+    path : path-like, optional
+        Also write the figure here.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_residuals(post, path="residuals.png")                       # doctest: +SKIP
+    """
+    from bimix_bayes.metrics import mean_relative_error, residuals
+
+    rows = residuals(post, observations)
+    fig = Figure(figsize=(10.5, 4.2), layout="constrained")
+    by_step, by_share = fig.subplots(1, 2, sharey=True)
+    domains = [d for d in post.domains if d in set(rows["domain"])]
+    alpha = 0.8 if len(rows) < 500 else 0.35
+    for i, (color, domain) in enumerate(zip(_colors(len(domains)), domains, strict=True)):
+        r = rows[rows["domain"] == domain]
+        marker = _MARKERS[i % len(_MARKERS)]
+        by_step.scatter(r["step"].astype(float), 100 * r["residual"], color=color, s=12,
+                        marker=marker, alpha=alpha, label=domain)
+        by_share.scatter(r["share"], 100 * r["residual"], color=color, s=12, marker=marker,
+                         alpha=alpha)
+    for ax in (by_step, by_share):
+        ax.axhline(0, color="0.3", linewidth=1)
+        ax.grid(alpha=0.3, linewidth=0.5)
+    by_step.set_xscale("log")
+    by_step.xaxis.set_major_formatter(EngFormatter(sep=""))
+    by_step.set_xlabel("training step")
+    by_step.set_ylabel("observed / predicted - 1 (%)")
+    by_share.set_xlabel("the domain's share of the mixture")
+    kind = "in-sample" if observations is None else "given observations"
+    mre = mean_relative_error(rows["loss"].astype(float), rows["predicted"])
+    fig.suptitle(f"Residuals of the posterior-mean loss ({kind}, {len(rows)} evaluations, "
+                 f"mean relative error {100 * mre:.2f}%)", fontsize="medium")
+    fig.legend(title="domain", loc="outside right center", fontsize="small")
     return _finish(fig, path)

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bimix_bayes._io import atomic_path
+from bimix_bayes._io import atomic_path, write_csv
 from bimix_bayes.draws import BLOCK, Draws, shaped
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.mixtures import validate_mixtures
@@ -64,6 +64,8 @@ FILE_FORMAT = 2
 REQUIRED_ATTRS = ("file_format", "bimix_bayes_version", "method", "s_ref", "model_spec")
 #: Groups every file must have.
 REQUIRED_GROUPS = ("posterior", "observed_data", "constant_data")
+#: The units line of a prediction CSV (see :func:`bimix_bayes._io.write_csv`).
+PREDICTION_UNITS = "mean, median, lower and upper in nats per token; prob is the interval's mass"
 
 
 @dataclass(frozen=True)
@@ -387,9 +389,9 @@ def predictions_frame(pred: xr.Dataset) -> pd.DataFrame:
 
 
 def write_predictions(pred: xr.Dataset, path: str | os.PathLike[str]) -> None:
-    """Write :func:`predictions_frame` atomically."""
-    with atomic_path(path) as tmp:
-        predictions_frame(pred).to_csv(tmp, index=False, float_format="%.6g")
+    """Write :func:`predictions_frame` atomically, opening with a ``# units:`` comment line."""
+    write_csv(predictions_frame(pred), path, units=PREDICTION_UNITS, index=False,
+              float_format="%.6g")
 
 
 def _observation_groups(observations: Observations, domains: list[str]

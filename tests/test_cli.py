@@ -40,6 +40,15 @@ def test_validate_ok_and_error(tmp_path, cli):
     cli("validate", bad).assert_user_error(str(bad), "line 6", "loss must be a positive")
 
 
+def test_fit_prints_the_papers_coefficients_and_explains_s_ref(tmp_path, cli):
+    done = cli("fit", OBS, "--method", "leastsq", "--out", tmp_path / "fit.nc")
+    assert done.code == 0, done.err
+    assert "The paper's coefficients, L = A / r^alpha * (B / s^beta + C), C = 1" in done.out
+    header = next(line for line in done.out.splitlines() if line.split()[:1] == ["A"])
+    assert header.split() == ["A", "alpha", "B", "beta"]
+    assert "is the reference step: the geometric mean of the evaluated steps" in done.out
+
+
 def test_fit_leastsq_writes_a_loadable_posterior(fitted):
     post = Posterior.load(fitted)
     assert post.method == "leastsq" and post.domains == ["web", "code", "books", "math"]
@@ -56,7 +65,9 @@ def test_fit_errors_leave_nothing_behind(tmp_path, cli):
     cli("fit", OBS, "--method", "leastsq", "--law", "transfer",
         "--out", out / "f.nc").assert_user_error("bimix law only")
     cli("fit", OBS, "--method", "magic", "--out", out / "f.nc").assert_user_error(
-        "--method must be bayes or leastsq")
+        "Invalid value for '--method': 'magic' is not one of 'bayes', 'leastsq'",
+        "see `bimix fit --help`")
+    cli("fit", OBS, "--method", "leastsq").assert_user_error("Missing option '--out'")
     cli("fit", tmp_path / "none.csv", "--out", out / "f.nc").assert_user_error("file not found")
     cli("fit", OBS, "--target-accept", "1.5", "--no-progress", "--out",
         out / "f.nc").assert_user_error("target_accept must be in (0, 1)")
@@ -68,7 +79,9 @@ def test_predict_writes_the_prediction_table(fitted, tmp_path, cli):
     done = cli("predict", fitted, "--mixtures", MIX, "--steps", "5000,20000", "--prob", "0.8",
                "--out", pred_path)
     assert done.code == 0, done.err
-    pred = pd.read_csv(pred_path)
+    # The file says its units on a leading comment line that pandas skips with comment="#".
+    assert pred_path.read_text().startswith("# units: mean, median, lower and upper in nats per token")
+    pred = pd.read_csv(pred_path, comment="#")
     assert list(pred.columns) == ["mixture", "domain", "step", "mean", "median", "lower", "upper",
                                   "prob"]
     assert len(pred) == 4 * 4 * 2 and (pred["prob"] == 0.8).all()
@@ -104,6 +117,55 @@ def test_predict_errors_leave_nothing_behind(fitted, tmp_path, cli, change, need
             "--out", str(out / "pred.csv")]
     cli(*argv).assert_user_error(*needles)
     assert only_files(out) == set()
+
+
+def test_predict_warns_when_it_extrapolates_far_beyond_the_observed_steps(fitted, tmp_path, cli):
+    last = max(Posterior.load(fitted).observations.steps)
+    near = cli("predict", fitted, "--mixtures", MIX, "--steps", str(2 * last), "--out",
+               tmp_path / "near.csv")
+    assert near.code == 0 and "warning" not in near.err
+    far = cli("predict", fitted, "--mixtures", MIX, "--steps", f"1000,{10 * last}", "--out",
+              tmp_path / "far.csv")
+    assert far.code == 0, far.err
+    assert f"warning: step {10 * last} is 10x the last observed step ({last})" in far.err
+    assert "more than 3x beyond the observed steps" in far.err
+
+
+def test_optimize_says_in_words_whether_the_gain_is_confident(fitted, tmp_path, cli):
+    import json
+
+    done = cli("optimize", fitted, "--step", "20000", "--out", tmp_path / "plan.csv")
+    assert done.code == 0, done.err
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["units"] == "nats per token"
+    assert plan["verdict"] in done.out
+    confident = plan["prob_improvement"] >= 0.5 and plan["gain_lower"] > 0
+    assert plan["confident"] is confident
+    assert ("no confident improvement over the reference" in done.out) is not confident
+
+
+def test_fixed_choices_match_the_api():
+    import typing
+
+    from bimix_bayes import cli, entropy, model, optimizer, planner
+
+    assert typing.get_args(cli.Law) == model.LAWS
+    assert typing.get_args(cli.Noise) == model.NOISES
+    assert typing.get_args(cli.Sampler) == model.METHODS
+    assert typing.get_args(cli.Objective) == optimizer.OBJECTIVES
+    assert typing.get_args(cli.Rule) == planner.RULES
+    assert cli.ENTROPY_KINDS == entropy.KINDS
+
+
+@pytest.mark.parametrize(("command", "shown"), [
+    (["fit"], "<bayes|leastsq>"), (["optimize"], "<expected-gain|prob-improvement|quantile>"),
+    (["suggest"], "<thompson|info>"), (["corpus", "build"], "<byte|bpe>"),
+])
+def test_help_lists_the_choices_instead_of_str(cli, command, shown, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    done = cli(*command, "--help")
+    assert done.code == 0, done.err
+    assert shown in done.out
 
 
 def test_every_command_has_an_example_in_its_help(cli):

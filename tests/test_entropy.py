@@ -243,7 +243,8 @@ def test_cli_writes_tidy_csv_and_trainable_mixtures(corpus_dir, tmp_path, cli):
     done = cli("entropy", corpus_dir, "--out", out, "--mixture-out", mix, "--kind", "shannon",
                "--kind", "von-neumann", "--min", "varied=0.1", "--passages", "16")
     assert done.code == 0, done.err
-    tidy = pd.read_csv(out)
+    assert out.read_text().startswith("# units: entropy in nats")
+    tidy = pd.read_csv(out, comment="#")
     assert list(tidy.columns) == ["domain", "kind", "entropy", "proportion"]
     assert sorted(tidy["kind"].unique()) == ["shannon", "von-neumann"]
     assert len(tidy) == 6
@@ -257,7 +258,7 @@ def test_cli_writes_tidy_csv_and_trainable_mixtures(corpus_dir, tmp_path, cli):
     (["--min", "0.6"], "bounds cannot be met"),
     (["--max", "code"], "--max takes one number"),
     (["--min", "nope=0.1"], "unknown domain"),
-    (["--split", "test"], "split must be one of"),
+    (["--split", "test"], "Invalid value for '--split': 'test' is not one of 'train', 'val'"),
 ])
 def test_cli_bad_input_is_one_line_and_writes_nothing(corpus_dir, tmp_path, cli, args, match):
     out = tmp_path / "e.csv"

@@ -173,9 +173,9 @@ def test_bad_fit_warns_with_a_remedy(problem, fitted):
     short = fitted.trace_.isel(draw=slice(0, 2))
     d = mcmc_diagnostics(short)
     assert d["trustworthy"] is False
-    assert "--draws" in d["problems"][0]
+    assert "draws=1000" in d["problems"][0]  # the API's remedy is spelt as its keywords
     obs, _, _ = problem
-    with pytest.warns(UntrustworthyFitWarning, match="--draws"):
+    with pytest.warns(UntrustworthyFitWarning, match="draws=1000"):
         bad = BayesianBiMix(draws=2, tune=2, chains=2, seed=0).fit(obs)
     assert bad.posterior_.diagnostics["trustworthy"] is False
 

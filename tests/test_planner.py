@@ -144,7 +144,8 @@ def test_cli_suggest_and_its_errors(post, tmp_path, cli):
     nxt = tmp_path / "next.csv"
     done = cli("suggest", tmp_path / "fit.nc", "--n", "3", "--step", "2000", "--out", nxt)
     assert done.code == 0, done.err
-    back = pd.read_csv(nxt)
+    assert nxt.read_text().startswith("# units: domain columns are shares of the training tokens")
+    back = pd.read_csv(nxt, comment="#")
     assert list(back.columns) == ["mixture", *SOURCES, "score", "expected_loss", "loss_sd", "rule"]
     read_mixtures(nxt, domains=SOURCES)  # `bimix train` reads it as it is
     cand = tmp_path / "cand.csv"

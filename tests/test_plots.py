@@ -7,7 +7,7 @@ import xarray as xr
 from matplotlib.collections import PolyCollection
 from matplotlib.container import ErrorbarContainer
 
-from bimix_bayes import plots
+from bimix_bayes import metrics, mixtures, plots, simplex
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.laws import bimix as laws
 from bimix_bayes.observations import Observations
@@ -116,25 +116,55 @@ def test_subsample_keeps_the_draws_and_their_variables(posterior):
 
 
 # ------------------------------------------------------------------------------ loss curves
-def test_loss_curves_default_shows_a_capped_set_of_runs_beyond_the_last_step(posterior, tmp_path):
+def _medians(ax) -> list:
+    return [line for line in ax.get_lines() if line.get_gid() == "median"]
+
+
+def test_loss_curves_default_shows_the_most_distinct_runs_from_the_first_step_on(posterior,
+                                                                                 tmp_path):
     path = tmp_path / "sub" / "curves.png"
     fig = plots.plot_loss_curves(posterior, path=path)
     assert _written(path)
     assert [ax.get_title() for ax in fig.axes] == DOMAINS
-    assert f"{plots.MAX_CURVES} of 10 runs shown" in fig.get_suptitle()
+    assert f"{plots.MAX_CURVES} most distinct of 10 runs shown" in fig.get_suptitle()
+    shown = mixtures.most_distinct(posterior.observations.mixtures(), plots.MAX_CURVES)
     for ax in fig.axes:
-        bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
-        assert len(bands) == plots.MAX_CURVES
-        curves = [line for line in ax.get_lines() if line.get_label() != "_child" and
-                  len(line.get_xdata()) > 2]
-        assert len(curves) == plots.MAX_CURVES
-        assert max(curves[0].get_xdata()) >= 3 * STEPS[-1]  # extrapolates past the last step
+        # More mixtures than MAX_FILLED: bands as edges only (stacked fills blur into one).
+        assert not [c for c in ax.collections if isinstance(c, PolyCollection)]
+        curves = _medians(ax)
+        assert [c.get_label() for c in curves] == list(shown.index)
+        # Each band has two dashed edges in its mixture's colour, so overlapping bands stay apart.
+        edges = [line for line in ax.get_lines() if line.get_gid() == "band-edge"]
+        assert len(edges) == 2 * plots.MAX_CURVES
+        assert edges[0].get_color() == curves[0].get_color() and edges[0].get_linestyle() == "--"
+        x = curves[0].get_xdata()
+        # Never extrapolated back before the first observed step; forward past the last one.
+        assert min(x) == STEPS[0] and max(x) >= 3 * STEPS[-1]
         assert ax.get_xscale() == "log"
         assert "nats per token" in ax.get_ylabel()
+        # Runs of different mixtures get different markers as well as colours.
+        assert len({c.get_marker() for c in curves}) == plots.MAX_CURVES
     # Observed points of the shown runs sit on top: one per step and shown run.
     dots = [c for c in fig.axes[0].collections if not isinstance(c, PolyCollection)]
     assert sum(len(c.get_offsets()) for c in dots) == plots.MAX_CURVES * len(STEPS)
     assert len(fig.legends[0].get_texts()) == plots.MAX_CURVES
+
+
+def test_loss_curves_mark_the_uniform_guess_bound_of_the_vocabulary(posterior):
+    fig = plots.plot_loss_curves(posterior, domains=["web"], vocab_size=257)
+    (ax,) = fig.axes
+    (bound,) = [line for line in ax.get_lines() if line.get_gid() == "uniform-bound"]
+    np.testing.assert_allclose(bound.get_ydata(), np.log(257))
+    assert "ln(257) = 5.55" in fig.get_suptitle()
+    assert not [line for line in plots.plot_loss_curves(posterior, domains=["web"]).axes[0]
+                .get_lines() if line.get_gid() == "uniform-bound"]
+
+
+def test_most_distinct_skips_near_duplicates():
+    mix = pd.DataFrame({"a": [0.5, 0.5001, 0.9, 0.1, 0.1001], "b": [0.5, 0.4999, 0.1, 0.9, 0.8999]},
+                       index=["m1", "m1b", "m2", "m3", "m3b"])
+    assert mixtures.most_distinct(mix, 3).index.tolist() == ["m1", "m2", "m3"]
+    assert mixtures.most_distinct(mix, 10) is mix
 
 
 def test_loss_curves_for_given_mixtures_steps_and_domains(posterior):
@@ -142,8 +172,10 @@ def test_loss_curves_for_given_mixtures_steps_and_domains(posterior):
     fig = plots.plot_loss_curves(posterior, mix, steps=[100, 1000, 10000], observation=False,
                                  domains=["code"])
     (ax,) = fig.axes
-    curves = [line for line in ax.get_lines() if len(line.get_xdata()) == 3]
+    curves = _medians(ax)
     assert [line.get_label() for line in curves] == ["even", "web"]
+    fills = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(fills) == 2  # few mixtures: the bands are filled too
     expected = posterior.predict(mix, [100, 1000, 10000])["median"].sel(domain="code")
     np.testing.assert_allclose(curves[1].get_ydata(), expected.sel(mixture="web"))
     assert "mean curve" in fig.get_suptitle()
@@ -234,7 +266,7 @@ def symmetric_posterior() -> Posterior:
 
 
 def test_simplex_map_of_symmetric_domains_peaks_at_the_centre(symmetric_posterior):
-    grid, ref = plots.simplex_map(symmetric_posterior, ["a", "b", "c"], step=1000, resolution=12)
+    grid, ref = simplex.simplex_map(symmetric_posterior, ["a", "b", "c"], step=1000, resolution=12)
     assert len(grid) == 13 * 14 // 2
     np.testing.assert_allclose(grid[["a", "b", "c"]].sum(axis=1), 1.0)
     best = grid.loc[grid["expected_loss"].idxmin(), ["a", "b", "c"]]
@@ -248,7 +280,7 @@ def test_simplex_map_of_symmetric_domains_peaks_at_the_centre(symmetric_posterio
 
 def test_simplex_holds_other_domains_at_the_reference_share(posterior, tmp_path):
     ref = pd.DataFrame([[0.3, 0.3, 0.2, 0.2]], columns=DOMAINS, index=["mine"])
-    grid, got = plots.simplex_map(posterior, ["web", "code", "math"], step=4000, reference=ref,
+    grid, got = simplex.simplex_map(posterior, ["web", "code", "math"], step=4000, reference=ref,
                                   resolution=6)
     np.testing.assert_allclose(grid["books"], 0.2)
     np.testing.assert_allclose(grid[["web", "code", "math"]].sum(axis=1), 0.8)
@@ -261,6 +293,12 @@ def test_simplex_holds_other_domains_at_the_reference_share(posterior, tmp_path)
     assert _written(path)
     assert len(fig.axes) == 2  # the triangle and its colour bar
     assert "P(average loss < reference" in fig.axes[1].get_ylabel()
+    ax = fig.axes[0]
+    # mpltern's ternary axes: a labelled corner per domain, ticks in true shares (sum 0.8).
+    assert (ax.get_tlabel(), ax.get_llabel(), ax.get_rlabel()) == (
+        "math share", "web share", "code share")
+    assert ax.ternary_sum == pytest.approx(0.8)
+    assert [t.get_text() for t in ax.taxis.get_ticklabels() if t.get_text()]
     assert "sum 0.20" in fig.get_suptitle()
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels[0] == "reference 'mine'" and labels[1].startswith("best on grid")
@@ -274,11 +312,16 @@ def test_simplex_best_of_many_sure_winners_is_the_lowest_expected_loss(symmetric
     assert best == "best on grid: a 0.33, b 0.33, c 0.33"
 
 
-def test_simplex_draws_observed_runs_of_a_three_domain_fit(symmetric_posterior):
+def test_simplex_draws_observed_runs_of_a_three_domain_fit_above_the_star(symmetric_posterior):
     fig = plots.plot_simplex(symmetric_posterior, ["a", "b", "c"], step=1000, resolution=6)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels[-1] == "observed runs"
     assert "expected average loss (nats per token)" == fig.axes[1].get_ylabel()
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    star = next(v for k, v in lines.items() if k.startswith("reference"))
+    # The reference is an observed run: its dot is drawn over the star, not hidden under it.
+    assert lines["observed runs"].get_zorder() > star.get_zorder()
+    assert len(lines["observed runs"].get_xdata()) == 5
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
@@ -315,6 +358,11 @@ def test_regret_curves_show_the_mean_over_seeds_on_a_log_axis(tmp_path):
     assert [line.get_label() for line in lines] == ["random", "thompson"]
     means = frame.groupby(["strategy", "runs"])["regret"].mean()
     np.testing.assert_allclose(lines[0].get_ydata(), means.loc["random"])
+    # A curve on top of another stays visible: own marker and line style, shifted sideways.
+    assert lines[0].get_marker() != lines[1].get_marker()
+    assert lines[0].get_linestyle() != lines[1].get_linestyle()
+    shift = lines[1].get_xdata() - lines[0].get_xdata()
+    assert (shift > 0).all() and (np.abs(shift) < 0.5).all()
     assert len(ax.collections) == 2  # one band per strategy
     assert "3 seed(s)" in ax.get_title()
 
@@ -340,7 +388,9 @@ def posterior_file(posterior, tmp_path_factory):
 @pytest.mark.parametrize("args", [
     ["--kind", "curves", "--domains", "web,code", "--steps", "100,1000,8000", "--mean"],
     ["--kind", "predicted-vs-observed", "--prob", "0.5"],
-    ["--kind", "coefficients"],
+    ["--kind", "coefficients", "--no-prior"],
+    ["--kind", "residuals"],
+    ["--kind", "curves", "--vocab-size", "257"],
     ["--kind", "simplex", "--domains", "web,code,math", "--step", "4000",
      "--quantity", "prob-improvement"],
 ])
@@ -361,14 +411,88 @@ def test_cli_plot_regret_from_a_csv(tmp_path, cli):
 
 
 @pytest.mark.parametrize(("args", "match"), [
-    (["--kind", "violin"], "--kind must be one of"),
+    (["--kind", "violin"], "'violin' is not one of 'curves'"),
     (["--kind", "simplex", "--domains", "web,code,math"], "needs --step"),
     (["--kind", "simplex", "--step", "100"], "name the three domains"),
     (["--kind", "curves", "--steps", "0"], "--steps takes"),
-    (["--kind", "regret"], "not a readable CSV"),
+    (["--kind", "regret"], "this is a posterior file (netCDF); --kind regret draws"),
 ])
 def test_cli_plot_bad_input_is_one_line_and_writes_nothing(posterior_file, tmp_path, cli, args,
                                                            match):
     out = tmp_path / "fig.png"
     cli("plot", posterior_file, "--out", out, *args).assert_user_error(match)
     assert not out.exists()
+
+
+# -------------------------------------------------------------------------------- residuals
+def test_residuals_of_an_exact_point_fit_are_zero_and_carry_the_share(observations):
+    exact = _observations(TRUE, n_runs=3, seed=6, prefix="held", noise=False)
+    draws = _draws(TRUE, 1, 0.0, seed=0).isel(chain=[0])
+    point = Posterior.from_draws(draws, exact, law="bimix", method="leastsq", s_ref=S_REF)
+    rows = metrics.residuals(point)
+    assert len(rows) == 3 * len(STEPS) * len(DOMAINS)
+    np.testing.assert_allclose(rows["residual"], 0.0, atol=1e-9)
+    np.testing.assert_allclose(rows["share"], rows["proportion"].astype(float))
+    # Against other observations the residual is observed / predicted - 1, row by row.
+    noisy = metrics.residuals(point, observations)
+    np.testing.assert_allclose(noisy["residual"], noisy["loss"] / noisy["predicted"] - 1)
+
+
+def test_residual_plot_has_a_step_and_a_share_panel(posterior, tmp_path):
+    path = tmp_path / "residuals.png"
+    fig = plots.plot_residuals(posterior, path=path)
+    assert _written(path)
+    by_step, by_share = fig.axes
+    assert by_step.get_xscale() == "log" and "step" in by_step.get_xlabel()
+    assert "share" in by_share.get_xlabel()
+    points = sum(len(c.get_offsets()) for c in by_step.collections)
+    assert points == 10 * len(STEPS) * len(DOMAINS)
+    assert "mean relative error" in fig.get_suptitle()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == DOMAINS
+
+
+# --------------------------------------------------------------------------- prior beside
+def test_coefficients_draw_the_prior_beside_the_posterior(posterior):
+    rng = np.random.default_rng(0)
+    prior = xr.Dataset({name: (("sample", "domain"), rng.normal(i, 1.0, (400, 4)))
+                        for i, name in enumerate(["log_c", "alpha"])},
+                       coords={"domain": DOMAINS})
+    fig = plots.plot_coefficients(posterior, var_names=["log_c", "alpha", "u"], prior=prior)
+    for ax, name in zip(fig.axes[:2], ["log_c", "alpha"], strict=True):
+        (grey,) = [line for line in ax.get_lines() if line.get_gid() == "prior-median"]
+        np.testing.assert_allclose(grey.get_xdata(), prior[name].median("sample"))
+        (median,) = [line for line in ax.get_lines() if line.get_gid() == "median"]
+        # The posterior sits just above its prior on each domain's row.
+        assert (median.get_ydata() > grey.get_ydata()).all()
+    assert not [line for line in fig.axes[2].get_lines() if line.get_gid() == "prior-median"]
+    assert "grey: the prior" in fig.get_suptitle()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["prior", "posterior"]
+
+
+@pytest.mark.slow
+def test_prior_of_draws_the_recorded_priors_and_none_for_least_squares(observations,
+                                                                        point_posterior):
+    from bimix_bayes.model import BayesianBiMix, Priors, prior_of
+
+    config = BayesianBiMix(priors=Priors(log_beta_mu=(np.log(0.2), 0.05))).config()
+    post = Posterior.from_draws(_draws(TRUE, 20, 0.03, seed=1), observations, law="bimix",
+                                method="nuts", s_ref=S_REF, config=config)
+    prior = prior_of(post, draws=400, seed=1)
+    assert prior["beta"].dims == ("sample", "domain") and prior.sizes["sample"] == 400
+    # The recorded prior, not the default one: beta's population median is near 0.2.
+    assert 0.1 < float(prior["beta"].median()) < 0.3
+    assert prior_of(point_posterior) is None
+
+
+# ------------------------------------------------------------------------------ regret file
+def test_read_regret_names_posterior_files_and_bad_lines(posterior_file, tmp_path):
+    with pytest.raises(BimixInputError, match="this is a posterior file"):
+        metrics.read_regret(posterior_file)
+    table = tmp_path / "regret.csv"
+    table.write_text("# units: regret in nats per token\nstrategy,runs,regret\na,1,0.1\na,2,x\n")
+    with pytest.raises(BimixInputError, match="regret.csv: line 4: runs and regret"):
+        metrics.read_regret(table)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00strategy")
+    with pytest.raises(BimixInputError, match="not UTF-8 text"):
+        metrics.read_regret(binary)

@@ -1,5 +1,8 @@
 """The closed loop (bimix loop) and the demo: resumable rounds of suggest, train and refit."""
 
+import json
+import re
+
 import pandas as pd
 import pytest
 
@@ -134,15 +137,21 @@ def test_cli_demo_end_to_end_and_rerun_resumes(tmp_path, cli):
     args = ("demo", "--out", tmp_path / "demo", "--steps", "6", "--batch", "2", "--draws", "60")
     first = cli(*args)
     assert first.code == 0, first.err
-    for name in ("report.md", "optimum.csv", "optimum.json", "next.csv", "loss_curves.png",
-                 "predicted_vs_observed.png", "coefficients.png", "optimum_vs_reference.png"):
+    for name in ("report.html", "optimum.csv", "optimum.json", "next.csv", "loss_curves.png",
+                 "predicted_vs_observed.png", "residuals.png", "coefficients.png",
+                 "optimum_vs_reference.png"):
         assert (tmp_path / "demo" / name).is_file(), name
     assert "[5/5]" in first.err and "method nuts" in first.err
     for section in ("Predicted loss at step 6", "Optimised mixture", "P(improvement)",
                     "Next mixtures to train", "next-2"):
         assert section in first.out, section
-    report = (tmp_path / "demo" / "report.md").read_text()
+    report = (tmp_path / "demo" / "report.html").read_text()
     assert "P(improvement)" in report and "Next 2 mixtures" in report
+    assert report.count("data:image/png;base64,") == 5
+    plan = json.loads((tmp_path / "demo" / "optimum.json").read_text())
+    assert plan["verdict"] in first.out and plan["verdict"] in report
+    # The demo's remedies are its own options: it has no --tune, --chains or --noise.
+    assert not re.search(r"--(tune|chains|noise)\b", first.err)
     plan = read_mixtures(tmp_path / "demo" / "optimum.csv")  # a mixture file train can read
     assert list(plan.index) == ["optimum"] and abs(plan.loc["optimum"].sum() - 1) < 1e-9
 
@@ -170,8 +179,25 @@ def test_study_settings_are_checked_before_any_work(tmp_path, corpus, preset, ch
 def test_cli_loop_bad_input_is_one_line_and_writes_nothing(tmp_path, corpus, preset, cli):
     base = ["loop", "--corpus", corpus.path, "--model", preset, "--steps", "6",
             "--out", tmp_path / "study"]
-    cli(*base, "--rule", "greedy").assert_user_error("unknown rule 'greedy'")
+    cli(*base, "--rule", "greedy").assert_user_error(
+        "Invalid value for '--rule': 'greedy' is not one of 'thompson', 'info'")
     cli(*base, "--rounds", "1", "--batch", "0").assert_user_error("batch must be a positive")
     cli("loop", "--corpus", tmp_path / "nowhere", *base[3:]).assert_user_error(
         "corpus directory not found")
     assert not (tmp_path / "study").exists()
+
+
+@pytest.mark.slow
+def test_cli_loop_writes_its_report_and_spells_remedies_as_its_options(tmp_path, corpus, preset,
+                                                                      cli):
+    design = tmp_path / "design.csv"
+    demo_design(corpus, n_random=1, seed=0).head(3).rename_axis("mixture").to_csv(design)
+    done = cli("loop", "--corpus", corpus.path, "--model", preset, "--steps", "6", "--out",
+               tmp_path / "study", "--rounds", "0", "--draws", "40", "--device", "cpu",
+               "--initial", design)
+    assert done.code == 0, done.err
+    report = (tmp_path / "study" / "report.html").read_text()
+    assert "P(improvement)" in report and "Diagnostics" in report
+    assert f"report: {tmp_path / 'study' / 'report.html'}" in done.out
+    assert "method nuts" in done.err
+    assert not re.search(r"--(tune|chains)\b", done.err + report)
