@@ -25,8 +25,8 @@ from reporting import uptime, write_result
 from bimix_bayes import laws, plots
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior
-from bimix_bayes.spec import ModelSpec
 from bimix_bayes.report import write_report
+from bimix_bayes.spec import ModelSpec
 
 
 def build(n_domains: int = 7, n_runs: int = 48, n_draws: int = 1000, seed: int = 0) -> Posterior:
