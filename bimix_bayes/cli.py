@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.console import Console
 
-from bimix_bayes import __version__, exports, importers, trainer
+from bimix_bayes import __version__, exports, importers, laws, noise, spec, trainer
 from bimix_bayes._io import atomic_path
 from bimix_bayes.corpus import Corpus, build_embedded_corpus, build_full_corpus
 from bimix_bayes.errors import BimixInputError
@@ -36,13 +36,14 @@ app = typer.Typer(
 )
 console = Console(stderr=True, soft_wrap=True)
 
-# Options with fixed choices: typer lists a Literal's values in --help and refuses others. They
-# are spelt here, not imported, so that `bimix --help` does not import PyMC; tests/test_cli.py
-# checks each against the constant of the module that owns it.
+# Options with fixed choices: typer lists a Literal's values in --help and refuses others. Laws,
+# noise models and samplers come from their owners (importing those does not import PyMC); the
+# rest are spelt here so that `bimix --help` does not import the modules behind them, and
+# tests/test_cli.py checks each against the constant of the module that owns it.
 Method = Literal["bayes", "leastsq"]
-Law = Literal["bimix", "transfer"]
-Noise = Literal["normal", "student"]
-Sampler = Literal["nuts", "pymc", "laplace", "advi", "fullrank_advi"]
+Law = Literal[("auto", *laws.names())]
+Noise = Literal[tuple(noise.names())]
+Sampler = Literal[spec.METHODS]
 #: typer takes no list of Literals: entropy --kind lists its choices in its metavar instead.
 ENTROPY_KINDS = ("shannon", "conditional", "joint", "von-neumann")
 Split = Literal["train", "val"]
@@ -145,8 +146,9 @@ def fit(
     method: Annotated[Method, typer.Option(
         help="bayes (hierarchical Bayesian model) or leastsq (the paper's per-domain fit).",
     )] = "bayes",
-    law: Annotated[Law, typer.Option(help="bimix, or transfer (cross-domain; bayes only).")]
-    = "bimix",
+    law: Annotated[Law, typer.Option(
+        help="bimix, transfer (cross-domain), or auto: chosen by cross-validation over held-out "
+             "mixtures (bayes only).")] = "bimix",
     draws: Annotated[int, typer.Option(help="Posterior draws per chain (bayes).")] = 1000,
     tune: Annotated[int, typer.Option(help="Tuning steps per chain (bayes).")] = 1000,
     chains: Annotated[int, typer.Option(help="Chains (bayes).")] = 4,
@@ -504,10 +506,10 @@ def report(
 def _domain_pairs(specs: list[str] | None, option: str) -> dict[str, str]:
     """Parse repeated ``DOMAIN=VALUE`` options into a dict (values still text)."""
     pairs = {}
-    for spec in specs or []:
-        name, sep, value = spec.partition("=")
+    for item in specs or []:
+        name, sep, value = item.partition("=")
         if not sep or not name.strip() or not value.strip():
-            raise BimixInputError(f"{option} takes DOMAIN=VALUE, got {spec!r}")
+            raise BimixInputError(f"{option} takes DOMAIN=VALUE, got {item!r}")
         pairs[name.strip()] = value.strip()
     return pairs
 

@@ -147,11 +147,11 @@ def test_optimize_says_in_words_whether_the_gain_is_confident(fitted, tmp_path, 
 def test_fixed_choices_match_the_api():
     import typing
 
-    from bimix_bayes import cli, entropy, model, optimizer, planner
+    from bimix_bayes import cli, entropy, laws, noise, optimizer, planner, spec
 
-    assert typing.get_args(cli.Law) == model.LAWS
-    assert typing.get_args(cli.Noise) == model.NOISES
-    assert typing.get_args(cli.Sampler) == model.METHODS
+    assert typing.get_args(cli.Law) == ("auto", *laws.names())
+    assert typing.get_args(cli.Noise) == tuple(noise.names())
+    assert typing.get_args(cli.Sampler) == spec.METHODS
     assert typing.get_args(cli.Objective) == optimizer.OBJECTIVES
     assert typing.get_args(cli.Rule) == planner.RULES
     assert cli.ENTROPY_KINDS == entropy.KINDS

@@ -64,7 +64,8 @@ def observations() -> Observations:
 
 @pytest.fixture(scope="module")
 def posterior(observations) -> Posterior:
-    return Posterior.from_draws(_draws(TRUE, 100, 0.03, seed=1), observations, spec=ModelSpec(law="bimix"),
+    return Posterior.from_draws(_draws(TRUE, 100, 0.03, seed=1), observations,
+                                spec=ModelSpec(law="bimix"),
                                 method="test", s_ref=S_REF)
 
 
@@ -428,7 +429,8 @@ def test_cli_plot_bad_input_is_one_line_and_writes_nothing(posterior_file, tmp_p
 def test_residuals_of_an_exact_point_fit_are_zero_and_carry_the_share(observations):
     exact = _observations(TRUE, n_runs=3, seed=6, prefix="held", noise=False)
     draws = _draws(TRUE, 1, 0.0, seed=0).isel(chain=[0])
-    point = Posterior.from_draws(draws, exact, law="bimix", method="leastsq", s_ref=S_REF)
+    point = Posterior.from_draws(draws, exact, spec=ModelSpec(law="bimix"), method="leastsq",
+                                 s_ref=S_REF)
     rows = metrics.residuals(point)
     assert len(rows) == 3 * len(STEPS) * len(DOMAINS)
     np.testing.assert_allclose(rows["residual"], 0.0, atol=1e-9)
@@ -472,11 +474,13 @@ def test_coefficients_draw_the_prior_beside_the_posterior(posterior):
 @pytest.mark.slow
 def test_prior_of_draws_the_recorded_priors_and_none_for_least_squares(observations,
                                                                         point_posterior):
-    from bimix_bayes.model import BayesianBiMix, Priors, prior_of
+    from bimix_bayes.laws.bimix import Priors
+    from bimix_bayes.model import BayesianBiMix, prior_of
 
-    config = BayesianBiMix(priors=Priors(log_beta_mu=(np.log(0.2), 0.05))).config()
-    post = Posterior.from_draws(_draws(TRUE, 20, 0.03, seed=1), observations, law="bimix",
-                                method="nuts", s_ref=S_REF, config=config)
+    est = BayesianBiMix(law_priors=Priors(log_beta_mu=(np.log(0.2), 0.05)))
+    post = Posterior.from_draws(_draws(TRUE, 20, 0.03, seed=1), observations, spec=est.spec(),
+                                method="nuts", s_ref=S_REF,
+                                sampler_config=est.sampler_config().to_dict())
     prior = prior_of(post, draws=400, seed=1)
     assert prior["beta"].dims == ("sample", "domain") and prior.sizes["sample"] == 400
     # The recorded prior, not the default one: beta's population median is near 0.2.

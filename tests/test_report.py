@@ -15,10 +15,12 @@ import xarray as xr
 from test_plots import S_REF, TRUE, _draws, _observations
 
 from bimix_bayes import diagnostics as diag
-from bimix_bayes import laws, report
+from bimix_bayes import report
 from bimix_bayes.errors import BimixInputError
+from bimix_bayes.laws import bimix as bimix_law
 from bimix_bayes.optimizer import NO_CONFIDENT_IMPROVEMENT, optimize
 from bimix_bayes.posterior import Posterior
+from bimix_bayes.spec import ModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The flags the browser runs with: no sandbox (root in CI), nothing fetched, a throw-away profile.
@@ -32,8 +34,9 @@ def posterior() -> Posterior:
     draws = _draws(TRUE, 100, 0.03, seed=1)
     trace = xr.DataTree.from_dict({"posterior": draws})
     d = diag.mcmc_diagnostics(trace) | {"method": "nuts", "seconds": 1.5}
-    return Posterior.from_draws(draws, _observations(TRUE, n_runs=10, seed=0), law="bimix",
-                                method="nuts", s_ref=S_REF, diagnostics=d)
+    return Posterior.from_draws(draws, _observations(TRUE, n_runs=10, seed=0),
+                                spec=ModelSpec(law="bimix"), method="nuts", s_ref=S_REF,
+                                diagnostics=d)
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +62,8 @@ def test_paper_coefficients_summarise_to_paper_of_each_draw(posterior):
     table = report.paper_coefficients(posterior, prob=0.8)
     assert list(table.index.get_level_values("domain").unique()) == posterior.domains
     stacked = posterior.draws.stack(sample=("chain", "draw")).transpose("sample", "domain")
-    paper = laws.to_paper(**{k: stacked[k].to_numpy() for k in ("log_c", "alpha", "u", "beta")},
-                          s_ref=S_REF)
+    paper = bimix_law.to_paper(**{k: stacked[k].to_numpy() for k in ("log_c", "alpha", "u", "beta")},
+                               s_ref=S_REF)
     b = paper["B"][:, 1]  # code
     row = table.loc[("code", "B")]
     np.testing.assert_allclose([row["mean"], row["sd"]], [b.mean(), b.std(ddof=1)])
@@ -175,8 +178,8 @@ def test_paper_coefficients_of_a_transfer_fit(posterior):
     w = np.abs(0.02 * np.random.default_rng(3).standard_normal((2, 100, 4, 4)))
     draws["transfer"] = xr.DataArray(w, dims=("chain", "draw", "domain", "source"),
                                      coords={"source": posterior.domains})
-    post = Posterior.from_draws(draws, posterior.observations, law="transfer", method="nuts",
-                                s_ref=S_REF)
+    post = Posterior.from_draws(draws, posterior.observations, spec=ModelSpec(law="transfer"),
+                                method="nuts", s_ref=S_REF)
     table = report.paper_coefficients(post)
     np.testing.assert_allclose(table.loc[("web", "alpha"), "mean"],
                                float(draws["alpha"].sel(domain="web").mean()))
