@@ -22,8 +22,6 @@ from bimix_bayes.calibration import (
     rank_uniformity,
     sbc,
 )
-from bimix_bayes.comparison import compare_laws
-from bimix_bayes.errors import BimixInputError
 from bimix_bayes.model import BayesianBiMix
 from bimix_bayes.posterior import Posterior
 from bimix_bayes.simulate import simulate_observations
@@ -129,25 +127,3 @@ def test_heldout_intervals_cover_near_nominal(estimator):
     for kind in ("mean", "observation", "parameters"):
         assert 0.2 <= mean[(kind, 0.5)] <= 0.8
         assert mean[(kind, 0.9)] >= 0.7
-
-
-@pytest.mark.slow
-def test_compare_laws_reports_loo_and_heldout():
-    obs = _observations()
-    test = simulate_observations(COEF, _mixtures(2, seed=4, prefix="t"), STEPS, s_ref=S_REF,
-                                 noise_sd=0.01, run_sd=0.01, seed=7)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cmp = compare_laws(obs, heldout=test, draws=150, tune=250, chains=2, seed=1)
-    assert set(cmp.table.index) == {"bimix", "transfer"}
-    assert cmp.best in ("bimix", "transfer")
-    # One LOO unit per observed (run, domain) curve.
-    for elpd in cmp.loo.values():
-        assert np.asarray(elpd.pareto_k).size == 6 * 2
-        assert np.isfinite(elpd.elpd)
-    assert set(cmp.heldout.index) == {"bimix", "transfer"}
-    assert (cmp.heldout["mre"] < 0.1).all()
-    assert cmp.heldout["coverage"].between(0, 1).all()
-    assert "PSIS-LOO" in cmp.summary()
-    with pytest.raises(BimixInputError, match="two laws"):
-        compare_laws(obs, laws=["bimix"])
