@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from bimix_bayes._io import check_outputs
 from bimix_bayes.errors import BimixInputError
 
 app = typer.Typer(
@@ -47,13 +48,16 @@ def validate(
 
 
 def _steps(text: str) -> list[int]:
-    """Parse ``--steps 1000,5000`` into positive integers."""
+    """Parse ``--steps 1000,5000`` into distinct positive integers (a repeat is an error)."""
     try:
         steps = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         steps = []
     if not steps or min(steps) <= 0:
         raise BimixInputError(f"--steps takes comma-separated positive integers, got {text!r}")
+    repeated = sorted({s for s in steps if steps.count(s) > 1})
+    if repeated:
+        raise BimixInputError(f"--steps lists step {repeated[0]} more than once")
     return steps
 
 
@@ -89,6 +93,7 @@ def fit(
     """
     from bimix_bayes.observations import Observations
 
+    check_outputs(files={"--out": out_path}, inputs={"OBSERVATIONS": observations})
     if method not in ("bayes", "leastsq"):
         raise BimixInputError(f"--method must be bayes or leastsq, got {method!r}")
     if law not in ("bimix", "transfer"):
@@ -103,6 +108,8 @@ def fit(
         estimator = LeastSquaresFit().fit(obs)
         posterior = estimator.to_posterior()
         summary = estimator.coefficients_[["log_c", "alpha", "u", "beta", "eps", "sigma"]]
+        for line in estimator.warnings():
+            console.print(f"warning: {line}")
     else:
         import warnings
 
@@ -147,6 +154,8 @@ def predict(
     from bimix_bayes.mixtures import read_mixtures
     from bimix_bayes.posterior import Posterior, write_predictions
 
+    check_outputs(files={"--out": out_path},
+                  inputs={"POSTERIOR": posterior_path, "--mixtures": mixtures})
     step_list = _steps(steps)
     post = Posterior.load(posterior_path)
     mix = read_mixtures(mixtures, domains=post.sources)
@@ -156,20 +165,45 @@ def predict(
               f"{len(step_list)} steps ({post.method} fit, {prob:g} intervals)")
 
 
-def _bound_specs(specs: list[str] | None, option: str) -> float | dict[str, float] | None:
-    """Parse repeated ``--min``/``--max`` values: one bare number for all domains, or DOMAIN=X pairs."""
-    if not specs:
-        return None
+def _domain_pairs(specs: list[str] | None, option: str) -> dict[str, str]:
+    """Parse repeated ``DOMAIN=VALUE`` options into a dict (values still text)."""
+    pairs = {}
+    for spec in specs or []:
+        name, sep, value = spec.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise BimixInputError(f"{option} takes DOMAIN=VALUE, got {spec!r}")
+        pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def _number(text: str, option: str) -> float:
     try:
-        if len(specs) == 1 and "=" not in specs[0]:
-            return float(specs[0])
-        pairs = [spec.split("=", 1) for spec in specs]
-        if any(len(p) != 2 for p in pairs):
-            raise ValueError
-        return {name.strip(): float(value) for name, value in pairs}
+        return float(text)
     except ValueError:
-        raise BimixInputError(f"{option} takes one number for all domains or DOMAIN=X pairs, "
-                              f"got {' '.join(specs)!r}") from None
+        raise BimixInputError(f"{option}: not a number: {text!r}") from None
+
+
+def _bounds(specs: list[str] | None, domains: list[str]) -> dict[str, tuple[float, float]]:
+    """Parse repeated ``--bounds DOMAIN=MIN:MAX`` (either side may be empty: 0 and 1).
+
+    ``*=MIN:MAX`` applies to every domain not named on its own. Only the syntax is checked here;
+    the API (:class:`~bimix_bayes.optimizer.Constraints`, the entropy mixtures) checks the values.
+    """
+    limits: dict[str, tuple[float, float]] = {}
+    for name, text in _domain_pairs(specs, "--bounds").items():
+        lo, sep, hi = text.partition(":")
+        if not sep:
+            raise BimixInputError(f"--bounds takes DOMAIN=MIN:MAX, got {name}={text}")
+        limits[name] = (_number(lo or "0", "--bounds"), _number(hi or "1", "--bounds"))
+    every = limits.pop("*", None)
+    if every is not None:
+        limits = {d: limits.get(d, every) for d in domains} | limits
+    return limits
+
+
+BoundsOpt = Annotated[list[str] | None, typer.Option(
+    "--bounds", help="Per-domain limits DOMAIN=MIN:MAX, e.g. code=0.05:0.5 (repeatable; an empty "
+                     "side means 0 or 1; '*=0.02:' applies to every other domain).")]
 
 
 @app.command()
@@ -183,23 +217,25 @@ def entropy(
         help="Also write the mixtures (one row entropy-<kind> per kind) for `bimix train`.",
     )] = None,
     temperature: Annotated[float, typer.Option(help="Softmax temperature; 1 is the paper's.")] = 1.0,
-    min_: Annotated[list[str] | None, typer.Option(
-        "--min", help="Lower bound: X for all domains, or DOMAIN=X (repeatable).")] = None,
-    max_: Annotated[list[str] | None, typer.Option(
-        "--max", help="Upper bound: X for all domains, or DOMAIN=X (repeatable).")] = None,
+    bounds: BoundsOpt = None,
     split: Annotated[str, typer.Option(help="Shards to read: train or val.")] = "train",
     passages: Annotated[int, typer.Option(help="Passages sampled for von Neumann.")] = 1024,
     seed: Annotated[int, typer.Option(help="Seed of the passage sample.")] = 0,
 ) -> None:
     """Entropy proxies per domain and the softmax mixtures they imply (training-free first guess).
 
-    Example: bimix entropy corpus/ --out entropy.csv --mixture-out entropy_mix.csv --min 0.02
+    Example: bimix entropy corpus/ --out entropy.csv --mixture-out entropy_mix.csv --bounds '*=0.02:'
     """
     from bimix_bayes._io import atomic_path
+    from bimix_bayes.corpus import Corpus
     from bimix_bayes.entropy import KINDS, EntropyProxies
     from bimix_bayes.mixtures import write_mixtures
 
-    lower, upper = _bound_specs(min_, "--min"), _bound_specs(max_, "--max")
+    check_outputs(files={"--out": out_path, "--mixture-out": mixture_out},
+                  inputs={"CORPUS": corpus})
+    limits = _bounds(bounds, Corpus.open(corpus).domains) if bounds else {}
+    lower = {d: lo for d, (lo, _) in limits.items()} or None
+    upper = {d: hi for d, (_, hi) in limits.items()} or None
     proxies = EntropyProxies(kind or KINDS, temperature, lower=lower, upper=upper, split=split,
                              n_passages=passages, seed=seed).fit(corpus, log=console.print)
     with atomic_path(out_path) as tmp:
@@ -255,6 +291,10 @@ def train(
     from bimix_bayes.trainer import Preset
     from bimix_bayes.trainer import train as train_runs
 
+    check_outputs(files={"--out": out_path},
+                  dirs={"--checkpoint-dir": checkpoint_dir or out_path.with_name(out_path.name
+                                                                                 + ".ckpt")},
+                  inputs={"--mixtures": mixtures, "--model": model, "--corpus": corpus})
     source = Corpus.open(corpus)
     mix = read_mixtures(mixtures, domains=source.domains)
     preset = Preset.load(model)
@@ -292,6 +332,7 @@ def corpus_build(
     """
     from bimix_bayes.corpus import Corpus, build_embedded_corpus, build_full_corpus
 
+    check_outputs(dirs={"--out": out_dir})
     options = {"tokenizer": tokenizer, "vocab_size": vocab_size, "overwrite": force,
                "log": console.print}
     if embedded:
@@ -346,6 +387,10 @@ def plot(
 
     if kind not in PLOT_KINDS:
         raise BimixInputError(f"--kind must be one of {', '.join(PLOT_KINDS)}, got {kind!r}")
+    check_outputs(files={"--out": out_path},
+                  inputs={"INPUT": input_path, "--mixtures": mixtures, "--reference": reference,
+                          "--observations": observations})
+    plots.check_figure_path(out_path)
     names = None if domains is None else [d.strip() for d in domains.split(",") if d.strip()]
     if kind == "regret":
         import pandas as pd
@@ -384,42 +429,33 @@ def plot(
     out.print(f"wrote {out_path} ({kind}, {post.method} fit)")
 
 
-def _domain_pairs(specs: list[str] | None, option: str) -> dict[str, str]:
-    """Parse repeated ``DOMAIN=VALUE`` options into a dict (values still text)."""
-    pairs = {}
-    for spec in specs or []:
-        name, sep, value = spec.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise BimixInputError(f"{option} takes DOMAIN=VALUE, got {spec!r}")
-        pairs[name.strip()] = value.strip()
-    return pairs
-
-
-def _number(text: str, option: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise BimixInputError(f"{option}: not a number: {text!r}") from None
-
-
 def _plan_inputs(post: Any, bounds: list[str] | None, available: list[str] | None,
                  max_epochs: float, tokens: float | None, weight: list[str] | None
                  ) -> tuple[Any, dict[str, float] | None]:
     """Constraints and target weights shared by ``optimize`` and ``suggest``."""
     from bimix_bayes.optimizer import Constraints
 
-    limits = {}
-    for name, text in _domain_pairs(bounds, "--bounds").items():
-        lo, sep, hi = text.partition(":")
-        if not sep:
-            raise BimixInputError(f"--bounds takes DOMAIN=MIN:MAX, got {name}={text}")
-        limits[name] = (_number(lo or "0", "--bounds"), _number(hi or "1", "--bounds"))
+    limits = _bounds(bounds, post.sources)
     tokens_by_domain = {k: _number(v, "--available")
                         for k, v in _domain_pairs(available, "--available").items()}
     constraints = Constraints.build(post.sources, limits, available_tokens=tokens_by_domain,
                                     max_epochs=max_epochs, total_tokens=tokens)
     weights = {k: _number(v, "--weight") for k, v in _domain_pairs(weight, "--weight").items()}
     return constraints, weights or None
+
+
+def _point_fit_warnings(post: Any, shown: str) -> list[str]:
+    """What a user must know before trusting numbers computed from a point (one-draw) fit."""
+    from bimix_bayes.leastsq import coefficient_warnings
+
+    draws = post.draws.sizes.get("chain", 0) * post.draws.sizes.get("draw", 0)
+    if draws != 1 and post.method != "leastsq":
+        return []
+    diag = post.diagnostics
+    return [f"this is a point fit ({post.method}, one draw): {shown} carry no parameter "
+            "uncertainty (a zero-width interval, P(gain > 0) of 0 or 1); fit with --method bayes "
+            "for honest ones",
+            *coefficient_warnings(diag.get("not_estimable", {}), diag.get("at_bound", {}))]
 
 
 def _target_step(step: float | None, tokens: float | None, tokens_per_step: float | None) -> float:
@@ -431,8 +467,6 @@ def _target_step(step: float | None, tokens: float | None, tokens_per_step: floa
                           "--tokens-per-step")
 
 
-BoundsOpt = Annotated[list[str] | None, typer.Option(
-    "--bounds", help="Per-domain limits DOMAIN=MIN:MAX, e.g. code=0.05:0.5 (repeatable).")]
 AvailableOpt = Annotated[list[str] | None, typer.Option(
     "--available", help="Unique tokens available per domain, DOMAIN=TOKENS (repeatable; needs "
                         "--tokens): caps the share at TOKENS x --max-epochs / --tokens.")]
@@ -450,7 +484,9 @@ TokensPerStepOpt = Annotated[float | None, typer.Option(
 def optimize(
     posterior_path: Annotated[Path, typer.Argument(help="Posterior file from `bimix fit`.")],
     out_path: Annotated[Path, typer.Option("--out", help="Plan CSV to write (domain,proportion); "
-                                                         "the gain summary goes beside it as .json.")],
+                                                         "the gain summary goes beside it as the "
+                                                         "same name with suffix .json, so --out "
+                                                         "itself must not end in .json.")],
     step: StepOpt = None,
     reference: Annotated[Path | None, typer.Option(
         help="Wide mixture CSV with the one mixture to beat (default: the best observed).")] = None,
@@ -479,6 +515,10 @@ def optimize(
     from bimix_bayes.optimizer import optimize as run_optimize
     from bimix_bayes.posterior import Posterior
 
+    summary_path = out_path.with_suffix(".json")
+    check_outputs(files={"--out": out_path, "the gain summary (--out with suffix .json)":
+                         summary_path},
+                  inputs={"POSTERIOR": posterior_path, "--reference": reference})
     target = _target_step(step, tokens, tokens_per_step)
     post = Posterior.load(posterior_path)
     constraints, weights = _plan_inputs(post, bounds, available, max_epochs, tokens, weight)
@@ -490,12 +530,13 @@ def optimize(
                           constraints=constraints, prob=prob, quantile=quantile,
                           max_draws=max_draws, seed=seed)
     summary = result.summary()
-    summary_path = out_path.with_suffix(".json")
     with atomic_path(out_path) as tmp:
         result.plan_frame().to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(summary_path) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     out.print(result.plan_frame().round(4).to_string(index=False))
+    for line in _point_fit_warnings(post, "the interval and P(gain > 0) below"):
+        console.print(f"warning: {line}")
     out.print(
         f"gain {summary['gain_mean']:.4g} nats [{summary['gain_lower']:.4g}, "
         f"{summary['gain_upper']:.4g}] ({prob:g} interval), P(gain > 0) = "
@@ -538,6 +579,9 @@ def suggest(
     from bimix_bayes.planner import suggest as run_suggest
     from bimix_bayes.posterior import Posterior
 
+    check_outputs(files={"--out": out_path},
+                  inputs={"POSTERIOR": posterior_path, "--candidates": candidates,
+                          "--corpus": corpus})
     if posterior_path is None:
         if corpus is None:
             raise BimixInputError("give a posterior file, or --corpus for a cold-start design")
@@ -553,6 +597,8 @@ def suggest(
         nxt = run_suggest(post, n, target, rule=rule, candidates=cand, weights=weights,
                           constraints=constraints, min_distance=min_distance,
                           max_draws=max_draws, seed=seed)
+        for line in _point_fit_warnings(post, "the scores and loss_sd"):
+            console.print(f"warning: {line}")
     write_mixtures(nxt, out_path)
     out.print(nxt.round(4).to_string())
     out.print(f"wrote {out_path} ({len(nxt)} mixtures)")
@@ -577,6 +623,7 @@ def demo(
     """
     from bimix_bayes.demo import run_demo
 
+    check_outputs(dirs={"--out": out_dir})
     result = run_demo(out_dir, steps=steps, batch=batch, draws=draws, tune=draws, seed=seed,
                       log=console.print)
     s = result.plan.summary()
@@ -625,6 +672,8 @@ def loop(
     from bimix_bayes.mixtures import read_mixtures
     from bimix_bayes.study import Study
 
+    check_outputs(dirs={"--out": study_dir},
+                  inputs={"--corpus": corpus, "--model": model, "--initial": initial})
     source = Corpus.open(corpus)
     design = read_mixtures(initial, domains=source.domains) if initial else None
     study = Study(study_dir, source, model, steps=steps, batch=batch, rule=rule, seed=seed,
@@ -640,17 +689,43 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:  #
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``bimix`` script."""
+    """Entry point of the ``bimix`` script.
+
+    Every user error, a usage error of the command line included, is one ``error: `` line on
+    stderr with exit status 2; Ctrl-C prints ``interrupted`` and exits 130.
+    """
+    # typer 0.29 vendors click as typer._click; the public names are typer.BadParameter's bases.
+    usage_error = typer.BadParameter.__mro__[1]  # UsageError
+    click_exception = typer.BadParameter.__mro__[2]  # ClickException
+
     # Users act on a warning's text, not on the source line that raised it.
     warnings.formatwarning = _one_line_warning
     try:
-        app(args=argv, prog_name="bimix")
+        # Not standalone: click would print a usage error as a boxed paragraph, and typer turns
+        # Ctrl-C into a silent exit 130 (it returns 130 here instead).
+        code = app(args=argv, prog_name="bimix", standalone_mode=False)
     except BimixInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # One line whatever the message holds (a library's text may span several).
+        print(f"error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except usage_error as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `bimix`: the help text
+            print(exc.format_message(), file=sys.stderr)
+            sys.exit(2)
+        where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
+        hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        print(f"error: {where}{' '.join(exc.format_message().split())}{hint}", file=sys.stderr)
+        sys.exit(2)
+    except click_exception as exc:
+        print(f"error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        code = 130
+    if code == 130:  # typer's answer to KeyboardInterrupt; no command returns 130 itself
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -425,7 +425,7 @@ class BayesianBiMix:
             raise BimixInputError(
                 f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
         for name in ("draws", "tune", "chains"):
-            if int(getattr(self, name)) < (0 if name == "tune" else 1):
+            if int(getattr(self, name)) < 1:  # nutpie panics without a tuning step
                 raise BimixInputError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("target_accept", "retry_target_accept"):
             value = getattr(self, name)

@@ -117,12 +117,12 @@ class Constraints:
                 raise BimixInputError(f"bounds for {name!r} must satisfy 0 <= min <= max <= 1, "
                                       f"got {lo}:{hi}")
             lower[i], upper[i] = lo, hi
+        if not (max_epochs > 0 and np.isfinite(max_epochs)):
+            raise BimixInputError(f"max_epochs must be a positive finite number, got {max_epochs}")
         if available_tokens:
             if total_tokens is None or not total_tokens > 0:
                 raise BimixInputError("available tokens per domain need the total training tokens "
                                       "of the planned run (total_tokens > 0)")
-            if not max_epochs > 0:
-                raise BimixInputError(f"max_epochs must be > 0, got {max_epochs}")
             for name, tokens in available_tokens.items():
                 i = _index(sources, name, "available tokens")
                 if not tokens >= 0:
@@ -213,8 +213,10 @@ class LossSurface:
         max_draws: int | None = None,
         seed: int = 0,
     ) -> None:
-        if not step > 0:
-            raise BimixInputError(f"step must be > 0, got {step}")
+        if not (step > 0 and np.isfinite(step)):
+            raise BimixInputError(f"step must be a positive finite number, got {step}")
+        if max_draws is not None and max_draws < 1:
+            raise BimixInputError(f"max_draws must be >= 1, got {max_draws}")
         self.step = float(step)
         self.s_ref = post.s_ref
         self.sources = list(post.sources)
