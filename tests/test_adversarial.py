@@ -27,6 +27,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from adversarial_cases import (
+    BAD_OPTIONS,
+    MIX,
+    OBS,
+    ROOT,
+    bad_option,
+    malformed_mixtures,
+    malformed_observations,
+    write_bad_files,
+)
 from conftest import CliResult
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,9 +44,6 @@ from hypothesis import strategies as st
 from bimix_bayes._io import atomic_path, check_outputs
 from bimix_bayes.errors import BimixInputError
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "bimix_bayes" / "data" / "example"
-OBS, MIX = EXAMPLE / "observations.csv", EXAMPLE / "mixtures.csv"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
 # Hypothesis: few, reproducible examples; each runs the CLI in-process.
 SUITE = settings(max_examples=25, deadline=None, derandomize=True,
@@ -349,60 +356,18 @@ def test_leastsq_reports_coefficients_on_the_solver_bounds():
 
 
 # ------------------------------------------------------------ 8, 10, 11: options and values
-BAD_OPTIONS = [
-    (["validate", "{ws}/steps.csv"], ("steps.csv", "line 2", "step must be at most")),
-    (["validate", "{ws}/huge.csv"], ("huge.csv", "line 2", "at most 100")),
-    (["validate", "{ws}/dupcol.csv"], ("dupcol.csv", "line 1", "'loss' appears more than once")),
-    (["fit", "{ws}/obs.csv", "--tune", "0", "--out", "{ws}/f.nc"], ("tune must be positive",)),
-    (["optimize", "{ws}/fit.nc", "--step", "100", "--max-draws", "0", "--out", "{ws}/p.csv"],
-     ("max_draws must be >= 1",)),
-    (["optimize", "{ws}/fit.nc", "--step", "100", "--max-draws", "-1", "--out", "{ws}/p.csv"],
-     ("max_draws must be >= 1",)),
-    (["optimize", "{ws}/fit.nc", "--step", "inf", "--out", "{ws}/p.csv"],
-     ("step must be a positive finite number",)),
-    (["optimize", "{ws}/fit.nc", "--step", "100", "--max-epochs", "0", "--out", "{ws}/p.csv"],
-     ("max_epochs must be a positive finite number",)),
-    (["optimize", "{ws}/fit.nc", "--step", "100", "--bounds", "web=0.6:0.2", "--out",
-      "{ws}/p.csv"], ("0 <= min <= max <= 1",)),
-    (["suggest", "{ws}/fit.nc", "--step", "100", "--max-draws", "0", "--out", "{ws}/n.csv"],
-     ("max_draws must be >= 1",)),
-    (["suggest", "{ws}/fit.nc", "--step", "100", "--min-distance", "-1", "--out", "{ws}/n.csv"],
-     ("total-variation distance in [0, 1]",)),
-    (["suggest", "{ws}/fit.nc", "--step", "100", "--min-distance", "2", "--out", "{ws}/n.csv"],
-     ("total-variation distance in [0, 1]",)),
-    (["suggest", "{ws}/fit.nc", "--step", "100", "--n", "100000", "--out", "{ws}/n.csv"],
-     ("at most 256 mixtures",)),
-    (["predict", "{ws}/fit.nc", "--mixtures", "{ws}/mix.csv", "--steps", "100,100", "--out",
-      "{ws}/p.csv"], ("--steps lists step 100 more than once",)),
-    (["plot", "{ws}/fit.nc", "--out", "{ws}/fig.xyz"], ("fig.xyz", "unknown figure format")),
-    (["loop", "--corpus", "{corpus}", "--model", "{micro}", "--steps", "4", "--rounds", "-1",
-      "--out", "{ws}/study"], ("rounds must be a non-negative integer",)),
-    (["loop", "--corpus", "{corpus}", "--model", "{micro}", "--steps", "4", "--device", "foo",
-      "--out", "{ws}/study"], ("device must be cpu, cuda or auto",)),
-    (["loop", "--corpus", "{corpus}", "--model", "{ws}/inf.toml", "--steps", "4", "--out",
-      "{ws}/study"], ("inf.toml", "train.lr must be a finite number")),
-    (["train", "--mixtures", "{ws}/tmix.csv", "--model", "{ws}/nan.toml", "--steps", "4",
-      "--corpus", "{corpus}", "--out", "{ws}/o.csv"], ("nan.toml", "must be a finite number")),
-    (["demo", "--steps", "0", "--out", "{ws}/demo"], ("steps must be a positive integer",)),
-    (["demo", "--draws", "0", "--out", "{ws}/demo"], ("draws must be positive",)),
-    (["demo", "--batch", "0", "--out", "{ws}/demo"], ("batch must be a positive integer",)),
-]
+# BAD_OPTIONS (in adversarial_cases.py): validate step 1e20, loss 1e300, loss,loss header;
+# fit --tune 0; optimize --max-draws 0/-1, --step inf, --max-epochs 0; suggest --max-draws 0,
+# --min-distance -1 and 2, --n 100000; predict --steps 100,100; plot --out fig.xyz; loop
+# --rounds -1, --device foo, a preset with lr = inf; train with lr = nan; demo --steps/--draws/
+# --batch 0 (nothing built).
 
 
 @pytest.mark.parametrize(("argv", "needles"), BAD_OPTIONS,
                          ids=[" ".join(a[:1] + a[2:4]) + f"-{i}" for i, (a, _) in
                               enumerate(BAD_OPTIONS)])
 def test_bad_options_are_refused_before_any_work(cli, ws, corpus_dir, micro_path, argv, needles):
-    from test_trainer import MICRO
-
-    text = OBS.read_text().splitlines()
-    (ws / "steps.csv").write_text("\n".join([text[0], text[1].replace(",500,", ",1e20,")]) + "\n")
-    (ws / "huge.csv").write_text("\n".join([text[0], text[1].rsplit(",", 1)[0] + ",1e300"]) + "\n")
-    (ws / "dupcol.csv").write_text("\n".join([text[0] + ",loss"] +
-                                             [t + ",1.0" for t in text[1:]]) + "\n")
-    (ws / "inf.toml").write_text(MICRO.replace("lr = 1e-2", "lr = inf"))
-    (ws / "nan.toml").write_text(MICRO.replace("lr = 1e-2", "lr = nan"))
-    (ws / "tmix.csv").write_text("mixture,prose,digits,code\na,0.5,0.3,0.2\n")
+    write_bad_files(ws)
     argv = [a.format(ws=ws, corpus=corpus_dir, micro=micro_path) for a in argv]
     refused(cli, ws, *argv, needles=needles)
 
@@ -468,42 +433,26 @@ def test_a_checkpoint_left_by_a_kill_after_the_last_rows_goes_on_the_rerun(
 
 
 # ------------------------------------------------------- property-based: malformed files
-BAD_CELLS = ["", "abc", "-1", "0", "nan", "inf", "-inf", "1e300", "1e20", " ", "1,5", '"', "0x10"]
-COLUMNS = ["run", "domain", "proportion", "step", "loss"]
+class Draws:
+    """The generators' choices, drawn by hypothesis (so that failures shrink)."""
+
+    def __init__(self, draw: st.DrawFn) -> None:
+        self.draw = draw
+
+    def one(self, options):  # noqa: ANN001, ANN201
+        return self.draw(st.sampled_from(list(options)))
+
+    def integer(self, lo: int, hi: int) -> int:
+        return self.draw(st.integers(lo, hi))
 
 
-@st.composite
-def malformed_observations(draw: st.DrawFn) -> tuple[str, int | None]:
-    """The example observations with one defect; the 1-based line it is on (None: the header)."""
-    lines = OBS.read_text().splitlines()
-    kind = draw(st.sampled_from(["cell", "drop-column", "repeat-column", "repeat-row",
-                                 "short-row", "header-only"]))
-    if kind == "cell":
-        i = draw(st.integers(1, len(lines) - 1))
-        j = draw(st.sampled_from(range(2, 5)))  # proportion, step or loss
-        cells = lines[i].split(",")
-        cells[j] = draw(st.sampled_from(BAD_CELLS))
-        lines[i] = ",".join(cells)
-        return "\n".join(lines) + "\n", i + 1
-    if kind == "drop-column":
-        j = draw(st.sampled_from(range(5)))
-        return "\n".join(",".join(c for k, c in enumerate(line.split(",")) if k != j)
-                         for line in lines) + "\n", None
-    if kind == "repeat-column":
-        j = draw(st.sampled_from(range(5)))
-        return "\n".join(line + "," + line.split(",")[j] for line in lines) + "\n", None
-    if kind == "repeat-row":
-        i = draw(st.integers(1, len(lines) - 1))
-        return "\n".join([*lines[:i + 1], lines[i], *lines[i + 1:]]) + "\n", i + 2
-    if kind == "short-row":
-        i = draw(st.integers(1, len(lines) - 1))
-        lines[i] = lines[i].rsplit(",", 1)[0]
-        return "\n".join(lines) + "\n", i + 1
-    return lines[0] + "\n", None
+def drawn(generator):  # noqa: ANN001, ANN201
+    """A hypothesis strategy of one of the adversarial_cases generators."""
+    return st.composite(lambda draw: generator(Draws(draw)))()
 
 
 @SUITE
-@given(case=malformed_observations())
+@given(case=drawn(malformed_observations))
 def test_malformed_observations_are_one_line_naming_file_and_row(cli, tmp_path, case):
     text, line = case
     folder = tmp_path / f"obs-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
@@ -523,34 +472,8 @@ def test_malformed_observations_are_one_line_naming_file_and_row(cli, tmp_path, 
         assert tree(folder) == before
 
 
-@st.composite
-def malformed_mixtures(draw: st.DrawFn) -> str:
-    lines = MIX.read_text().splitlines()
-    kind = draw(st.sampled_from(["cell", "drop-column", "unknown-column", "repeat-column",
-                                 "repeat-row", "empty-name", "no-rows"]))
-    if kind == "cell":
-        i = draw(st.integers(1, len(lines) - 1))
-        cells = lines[i].split(",")
-        cells[draw(st.integers(1, len(cells) - 1))] = draw(st.sampled_from(BAD_CELLS))
-        lines[i] = ",".join(cells)
-    elif kind == "drop-column":
-        j = draw(st.integers(0, 4))
-        lines = [",".join(c for k, c in enumerate(line.split(",")) if k != j) for line in lines]
-    elif kind == "unknown-column":
-        lines = [lines[0] + ",law"] + [line + ",0" for line in lines[1:]]
-    elif kind == "repeat-column":
-        lines = [line + "," + line.split(",")[1] for line in lines]
-    elif kind == "repeat-row":
-        lines.append(lines[1])
-    elif kind == "empty-name":
-        lines[1] = "," + lines[1].split(",", 1)[1]
-    else:
-        lines = lines[:1]
-    return "\n".join(lines) + "\n"
-
-
 @SUITE
-@given(text=malformed_mixtures())
+@given(text=drawn(malformed_mixtures))
 def test_malformed_mixtures_are_one_line_naming_the_file(cli, work, tmp_path, text):
     folder = tmp_path / f"mix-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
     shutil.rmtree(folder, ignore_errors=True)
@@ -565,26 +488,8 @@ def test_malformed_mixtures_are_one_line_naming_the_file(cli, work, tmp_path, te
     assert tree(folder) == before or done.code == 0
 
 
-BAD_VALUES = {
-    "predict": {"--prob": ["0", "1", "-0.5", "2", "nan"], "--steps": ["0", "-5", "a", ",", "1.5"]},
-    "optimize": {"--step": ["0", "-1", "nan", "inf"], "--prob": ["0", "1.5", "nan"],
-                 "--quantile": ["0", "1", "-1"], "--max-draws": ["0", "-3"],
-                 "--bounds": ["web", "web=", "web=a:b", "nope=0:1", "web=0.9:0.1", "web=-1:2"],
-                 "--max-epochs": ["0", "-1", "nan"], "--weight": ["web", "nope=1", "web=x"]},
-    "suggest": {"--n": ["0", "-1", "100000"], "--min-distance": ["-0.1", "1.5", "nan"],
-                "--max-draws": ["0"], "--step": ["0", "inf"]},
-}
-
-
-@st.composite
-def bad_option(draw: st.DrawFn) -> tuple[str, str, str]:
-    command = draw(st.sampled_from(sorted(BAD_VALUES)))
-    option = draw(st.sampled_from(sorted(BAD_VALUES[command])))
-    return command, option, draw(st.sampled_from(BAD_VALUES[command][option]))
-
-
 @SUITE
-@given(case=bad_option())
+@given(case=drawn(bad_option))
 def test_bad_option_values_are_one_line_and_write_nothing(cli, work, tmp_path, case):
     command, option, value = case
     out = tmp_path / f"{command}-{hashlib.sha1(repr(case).encode()).hexdigest()[:8]}.csv"
