@@ -153,7 +153,8 @@ def make_workspace(root: Path) -> dict[str, Path]:
 
 def train_argv(p: dict[str, Path], mix: Path, out: Path, steps: int, seed: int = 0,
                every: int | None = None) -> list[str]:
-    evals = sorted({max(1, steps // 12), steps // 6, steps // 3, 2 * steps // 3, steps})
+    evals = sorted({max(1, x) for x in (steps // 12, steps // 6, steps // 3, 2 * steps // 3,
+                                        steps)})
     argv = ["train", "--mixtures", str(mix), "--model", str(p["micro"]), "--steps", str(steps),
             "--corpus", str(p["corpus"]), "--out", str(out), "--eval-steps",
             ",".join(map(str, evals)), "--seed", str(seed), "--device", "cpu", "--no-progress"]

@@ -207,8 +207,10 @@ def check_settings(*, steps: int, batch: int, target_step: int | None = None,
     import inspect
 
     from bimix_bayes.model import BayesianBiMix
-    from bimix_bayes.planner import check_rule
+    from bimix_bayes.planner import MAX_BATCH, check_rule
 
+    if isinstance(batch, int | np.integer) and batch > MAX_BATCH:
+        raise BimixInputError(f"batch is at most {MAX_BATCH} mixtures per round, got {batch}")
     values = {"steps": steps, "batch": batch, "target_step": steps if target_step is None
               else target_step}
     for name, value in values.items():
