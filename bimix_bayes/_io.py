@@ -84,9 +84,10 @@ def check_outputs(
     """Refuse, before any work, outputs that would destroy an input, collide or cannot be written.
 
     Every CLI command calls this first with all it reads and writes. An output is refused when it
-    resolves (symbolic links followed) to an input file, lies inside an input directory (a corpus),
-    contains or is an input directory, names the same path as another output, is an existing
-    directory where a file is written (or a file where a directory is), or lies under a file.
+    resolves (symbolic links followed) to an input, lies inside an input directory (a corpus),
+    names the same path as another output, is an existing directory where a file is written (or a
+    file where a directory is), or lies under a file. A folder output may hold an input (the demo
+    keeps its corpus inside its study folder).
 
     Parameters
     ----------
@@ -131,9 +132,6 @@ def check_outputs(
             if in_path.is_dir() and where.is_relative_to(src):
                 raise BimixInputError(f"{name} lies inside the input {in_name} ({in_path}), which "
                                       "it would change; choose a place outside it", path=path)
-            if is_dir and src.is_relative_to(where) and in_path.is_dir():
-                raise BimixInputError(f"{name} contains the input {in_name} ({in_path}); choose "
-                                      "another folder", path=path)
         if not is_dir and path.is_dir():
             raise BimixInputError(f"{name} is a directory; give a file name", path=path)
         if is_dir and path.exists() and not path.is_dir():
@@ -161,9 +159,19 @@ def read_text_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not path.is_file():
         raise BimixInputError("file not found", path=path)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        # index_col=False: a row with one field too many must not turn the first column into
+        # an index (pandas infers that from the first data row) and shift every name.
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                            index_col=False)
         with open(path, newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), [])
+            reader = csv.reader(fh)
+            header = next(reader, [])
+            for row in reader:
+                # A short row is padded with empty cells, which the validators name; a long one
+                # pandas would shift or truncate.
+                if len(row) > len(header):
+                    raise BimixInputError(f"the row has {len(row)} fields, the header only "
+                                          f"{len(header)}", path=path, line=reader.line_num)
     except pd.errors.EmptyDataError:
         raise BimixInputError("the file is empty; expected a header row", path=path) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
