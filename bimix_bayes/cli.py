@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from bimix_bayes import __version__, exports, importers, laws, noise, spec, trainer
-from bimix_bayes._io import atomic_path
+from bimix_bayes._io import atomic_path, check_outputs
 from bimix_bayes.corpus import Corpus, build_embedded_corpus, build_full_corpus
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.mixtures import read_mixtures, write_mixtures
@@ -129,13 +129,16 @@ def import_(
 
 
 def _steps(text: str) -> list[int]:
-    """Parse ``--steps 1000,5000`` into positive integers."""
+    """Parse ``--steps 1000,5000`` into distinct positive integers (a repeat is an error)."""
     try:
         steps = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         steps = []
     if not steps or min(steps) <= 0:
         raise BimixInputError(f"--steps takes comma-separated positive integers, got {text!r}")
+    repeated = sorted({s for s in steps if steps.count(s) > 1})
+    if repeated:
+        raise BimixInputError(f"--steps lists step {repeated[0]} more than once")
     return steps
 
 
@@ -170,6 +173,7 @@ def fit(
 
     Example: bimix fit obs.csv --law transfer --draws 1000 --out fit.nc
     """
+    check_outputs(files={"--out": out_path}, inputs={"OBSERVATIONS": observations})
     obs = Observations.read_csv(observations)
     if method == "leastsq":
         from bimix_bayes.leastsq import LeastSquaresFit
@@ -179,6 +183,8 @@ def fit(
                                   "for --law transfer")
         estimator = LeastSquaresFit().fit(obs)
         posterior = estimator.to_posterior()
+        for line in estimator.warnings():
+            console.print(f"warning: {line}")
     else:
         from bimix_bayes.diagnostics import UntrustworthyFitWarning, summary_text
         from bimix_bayes.model import BayesianBiMix
@@ -223,6 +229,8 @@ def predict(
 
     Example: bimix predict fit.nc --mixtures mix.csv --steps 1000,5000 --out pred.csv
     """
+    check_outputs(files={"--out": out_path},
+                  inputs={"POSTERIOR": posterior_path, "--mixtures": mixtures})
     step_list = _steps(steps)
     post = Posterior.load(posterior_path)
     mix = read_mixtures(mixtures, domains=post.sources)
@@ -242,20 +250,45 @@ def _warn_extrapolation(post: Any, steps: list[float]) -> None:
         console.print(f"warning: {message}", highlight=False)
 
 
-def _bound_specs(specs: list[str] | None, option: str) -> float | dict[str, float] | None:
-    """Parse repeated ``--min``/``--max`` values: one bare number for all domains, or DOMAIN=X pairs."""
-    if not specs:
-        return None
+def _domain_pairs(specs: list[str] | None, option: str) -> dict[str, str]:
+    """Parse repeated ``DOMAIN=VALUE`` options into a dict (values still text)."""
+    pairs = {}
+    for item in specs or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise BimixInputError(f"{option} takes DOMAIN=VALUE, got {item!r}")
+        pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def _number(text: str, option: str) -> float:
     try:
-        if len(specs) == 1 and "=" not in specs[0]:
-            return float(specs[0])
-        pairs = [spec.split("=", 1) for spec in specs]
-        if any(len(p) != 2 for p in pairs):
-            raise ValueError
-        return {name.strip(): float(value) for name, value in pairs}
+        return float(text)
     except ValueError:
-        raise BimixInputError(f"{option} takes one number for all domains or DOMAIN=X pairs, "
-                              f"got {' '.join(specs)!r}") from None
+        raise BimixInputError(f"{option}: not a number: {text!r}") from None
+
+
+def _bounds(specs: list[str] | None, domains: list[str]) -> dict[str, tuple[float, float]]:
+    """Parse repeated ``--bounds DOMAIN=MIN:MAX`` (either side may be empty: 0 and 1).
+
+    ``*=MIN:MAX`` applies to every domain not named on its own. Only the syntax is checked here;
+    the API (:class:`~bimix_bayes.optimizer.Constraints`, the entropy mixtures) checks the values.
+    """
+    limits: dict[str, tuple[float, float]] = {}
+    for name, text in _domain_pairs(specs, "--bounds").items():
+        lo, sep, hi = text.partition(":")
+        if not sep:
+            raise BimixInputError(f"--bounds takes DOMAIN=MIN:MAX, got {name}={text}")
+        limits[name] = (_number(lo or "0", "--bounds"), _number(hi or "1", "--bounds"))
+    every = limits.pop("*", None)
+    if every is not None:
+        limits = {d: limits.get(d, every) for d in domains} | limits
+    return limits
+
+
+BoundsOpt = Annotated[list[str] | None, typer.Option(
+    "--bounds", help="Per-domain limits DOMAIN=MIN:MAX, e.g. code=0.05:0.5 (repeatable; an empty "
+                     "side means 0 or 1; '*=0.02:' applies to every other domain).")]
 
 
 @app.command()
@@ -270,22 +303,23 @@ def entropy(
         help="Also write the mixtures (one row entropy-<kind> per kind) for `bimix train`.",
     )] = None,
     temperature: Annotated[float, typer.Option(help="Softmax temperature; 1 is the paper's.")] = 1.0,
-    min_: Annotated[list[str] | None, typer.Option(
-        "--min", help="Lower bound: X for all domains, or DOMAIN=X (repeatable).")] = None,
-    max_: Annotated[list[str] | None, typer.Option(
-        "--max", help="Upper bound: X for all domains, or DOMAIN=X (repeatable).")] = None,
+    bounds: BoundsOpt = None,
     split: Annotated[Split, typer.Option(help="Shards to read: train or val.")] = "train",
     passages: Annotated[int, typer.Option(help="Passages sampled for von Neumann.")] = 1024,
     seed: Annotated[int, typer.Option(help="Seed of the passage sample.")] = 0,
 ) -> None:
     """Entropy proxies per domain and the softmax mixtures they imply (training-free first guess).
 
-    Example: bimix entropy corpus/ --out entropy.csv --mixture-out entropy_mix.csv --min 0.02
+    Example: bimix entropy corpus/ --out entropy.csv --mixture-out entropy_mix.csv --bounds '*=0.02:'
     """
     from bimix_bayes._io import write_csv
     from bimix_bayes.entropy import ENTROPY_UNITS, KINDS, EntropyProxies  # scipy: not needed by --help
 
-    lower, upper = _bound_specs(min_, "--min"), _bound_specs(max_, "--max")
+    check_outputs(files={"--out": out_path, "--mixture-out": mixture_out},
+                  inputs={"CORPUS": corpus})
+    limits = _bounds(bounds, Corpus.open(corpus).domains) if bounds else {}
+    lower = {d: lo for d, (lo, _) in limits.items()} or None
+    upper = {d: hi for d, (_, hi) in limits.items()} or None
     proxies = EntropyProxies(kind or KINDS, temperature, lower=lower, upper=upper, split=split,
                              n_passages=passages, seed=seed).fit(corpus, log=console.print)
     write_csv(proxies.to_frame(), out_path, units=ENTROPY_UNITS, index=False,
@@ -341,6 +375,10 @@ def train(
 
     Example: bimix train --mixtures mix.csv --model tiny --steps 300 --corpus c/ --out o.csv
     """
+    check_outputs(files={"--out": out_path},
+                  dirs={"--checkpoint-dir": checkpoint_dir or out_path.with_name(out_path.name
+                                                                                 + ".ckpt")},
+                  inputs={"--mixtures": mixtures, "--model": model, "--corpus": corpus})
     source = Corpus.open(corpus)
     mix = read_mixtures(mixtures, domains=source.domains)
     preset = trainer.Preset.load(model)
@@ -377,6 +415,7 @@ def corpus_build(
 
     Example: bimix corpus build --embedded --out corpus/
     """
+    check_outputs(dirs={"--out": out_dir})
     options = {"tokenizer": tokenizer, "vocab_size": vocab_size, "overwrite": force,
                "log": console.print}
     if embedded:
@@ -437,6 +476,10 @@ def plot(
     """
     from bimix_bayes import plots
 
+    check_outputs(files={"--out": out_path},
+                  inputs={"INPUT": input_path, "--mixtures": mixtures, "--reference": reference,
+                          "--observations": observations})
+    plots.check_figure_path(out_path)
     names = None if domains is None else [d.strip() for d in domains.split(",") if d.strip()]
     if kind == "regret":
         from bimix_bayes.metrics import read_regret
@@ -503,42 +546,33 @@ def report(
     out.print(f"wrote {out_path}")
 
 
-def _domain_pairs(specs: list[str] | None, option: str) -> dict[str, str]:
-    """Parse repeated ``DOMAIN=VALUE`` options into a dict (values still text)."""
-    pairs = {}
-    for item in specs or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise BimixInputError(f"{option} takes DOMAIN=VALUE, got {item!r}")
-        pairs[name.strip()] = value.strip()
-    return pairs
-
-
-def _number(text: str, option: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise BimixInputError(f"{option}: not a number: {text!r}") from None
-
-
 def _plan_inputs(post: Any, bounds: list[str] | None, available: list[str] | None,
                  max_epochs: float, tokens: float | None, weight: list[str] | None
                  ) -> tuple[Any, dict[str, float] | None]:
     """Constraints and target weights shared by ``optimize`` and ``suggest``."""
     from bimix_bayes.constraints import Constraints
 
-    limits = {}
-    for name, text in _domain_pairs(bounds, "--bounds").items():
-        lo, sep, hi = text.partition(":")
-        if not sep:
-            raise BimixInputError(f"--bounds takes DOMAIN=MIN:MAX, got {name}={text}")
-        limits[name] = (_number(lo or "0", "--bounds"), _number(hi or "1", "--bounds"))
+    limits = _bounds(bounds, post.sources)
     tokens_by_domain = {k: _number(v, "--available")
                         for k, v in _domain_pairs(available, "--available").items()}
     constraints = Constraints.build(post.sources, limits, available_tokens=tokens_by_domain,
                                     max_epochs=max_epochs, total_tokens=tokens)
     weights = {k: _number(v, "--weight") for k, v in _domain_pairs(weight, "--weight").items()}
     return constraints, weights or None
+
+
+def _point_fit_warnings(post: Any, shown: str) -> list[str]:
+    """What a user must know before trusting numbers computed from a point (one-draw) fit."""
+    from bimix_bayes.leastsq import coefficient_warnings
+
+    draws = post.draws.sizes.get("chain", 0) * post.draws.sizes.get("draw", 0)
+    if draws != 1 and post.method != "leastsq":
+        return []
+    diag = post.diagnostics
+    return [f"this is a point fit ({post.method}, one draw): {shown} carry no parameter "
+            "uncertainty (a zero-width interval, P(gain > 0) of 0 or 1); fit with --method bayes "
+            "for honest ones",
+            *coefficient_warnings(diag.get("not_estimable", {}), diag.get("at_bound", {}))]
 
 
 def _target_step(step: float | None, tokens: float | None, tokens_per_step: float | None) -> float:
@@ -550,8 +584,6 @@ def _target_step(step: float | None, tokens: float | None, tokens_per_step: floa
                           "--tokens-per-step")
 
 
-BoundsOpt = Annotated[list[str] | None, typer.Option(
-    "--bounds", help="Per-domain limits DOMAIN=MIN:MAX, e.g. code=0.05:0.5 (repeatable).")]
 AvailableOpt = Annotated[list[str] | None, typer.Option(
     "--available", help="Unique tokens available per domain, DOMAIN=TOKENS (repeatable; needs "
                         "--tokens): caps the share at TOKENS x --max-epochs / --tokens.")]
@@ -569,7 +601,9 @@ TokensPerStepOpt = Annotated[float | None, typer.Option(
 def optimize(
     posterior_path: Annotated[Path, typer.Argument(help="Posterior file from `bimix fit`.")],
     out_path: Annotated[Path, typer.Option("--out", help="Plan CSV to write (domain,proportion); "
-                                                         "the gain summary goes beside it as .json.")],
+                                                         "the gain summary goes beside it as the "
+                                                         "same name with suffix .json, so --out "
+                                                         "itself must not end in .json.")],
     step: StepOpt = None,
     reference: Annotated[Path | None, typer.Option(
         help="Wide mixture CSV with the one mixture to beat (default: the best observed).")] = None,
@@ -609,6 +643,12 @@ def optimize(
                               f"{', '.join(unknown)}")
     from bimix_bayes.optimizer import optimize as run_optimize  # scipy: not needed by --help
 
+    summary_path = out_path.with_suffix(".json")
+    mixture_path = out_path.with_suffix(".mixture.csv")
+    check_outputs(files={"--out": out_path, "the gain summary (--out with suffix .json)":
+                         summary_path, "the mixture (--out with suffix .mixture.csv)":
+                         mixture_path},
+                  inputs={"POSTERIOR": posterior_path, "--reference": reference})
     target = _target_step(step, tokens, tokens_per_step)
     post = Posterior.load(posterior_path)
     constraints, weights = _plan_inputs(post, bounds, available, max_epochs, tokens, weight)
@@ -621,8 +661,6 @@ def optimize(
                           constraints=constraints, prob=prob, quantile=quantile,
                           max_draws=max_draws, seed=seed)
     summary = result.summary()
-    summary_path = out_path.with_suffix(".json")
-    mixture_path = out_path.with_suffix(".mixture.csv")
     with atomic_path(out_path) as tmp:
         result.plan_frame().to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(summary_path) as tmp:
@@ -634,6 +672,8 @@ def optimize(
     written = [exports.export(result.mixture, fmt, out_path.with_suffix(""), note=note,
                               paths=export_paths) for fmt in dict.fromkeys(export or [])]
     out.print(result.plan_frame().round(4).to_string(index=False))
+    for line in _point_fit_warnings(post, "the interval and P(gain > 0) below"):
+        console.print(f"warning: {line}")
     out.print(
         f"gain {summary['gain_mean']:.4g} nats [{summary['gain_lower']:.4g}, "
         f"{summary['gain_upper']:.4g}] ({prob:g} interval), P(gain > 0) = "
@@ -679,6 +719,9 @@ def suggest(
     from bimix_bayes.planner import suggest as run_suggest  # scipy: not needed by --help
     from bimix_bayes.study import first_design
 
+    check_outputs(files={"--out": out_path},
+                  inputs={"POSTERIOR": posterior_path, "--candidates": candidates,
+                          "--corpus": corpus})
     if posterior_path is None:
         if corpus is None:
             raise BimixInputError("give a posterior file, or --corpus for a cold-start design")
@@ -695,6 +738,8 @@ def suggest(
         nxt = run_suggest(post, n, target, rule=rule, candidates=cand, weights=weights,
                           constraints=constraints, min_distance=min_distance,
                           max_draws=max_draws, seed=seed)
+        for line in _point_fit_warnings(post, "the scores and loss_sd"):
+            console.print(f"warning: {line}")
     write_mixtures(nxt, out_path, units=SUGGESTION_UNITS if "expected_loss" in nxt else None)
     out.print(nxt.round(4).to_string())
     out.print(f"wrote {out_path} ({len(nxt)} mixtures)")
@@ -719,6 +764,7 @@ def demo(
     """
     from bimix_bayes.demo import run_demo
 
+    check_outputs(dirs={"--out": out_dir})
     result = run_demo(out_dir, steps=steps, batch=batch, draws=draws, tune=draws, seed=seed,
                       log=console.print)
     s = result.plan.summary()
@@ -782,6 +828,8 @@ def loop(
     from bimix_bayes.optimizer import optimize
     from bimix_bayes.report import write_report
 
+    check_outputs(dirs={"--out": study_dir},
+                  inputs={"--corpus": corpus, "--model": model, "--initial": initial})
     source = Corpus.open(corpus)
     design = read_mixtures(initial, domains=source.domains) if initial else None
     study = Study(study_dir, source, model, steps=steps, batch=batch, rule=rule, seed=seed,
@@ -811,32 +859,44 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:  #
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``bimix`` script."""
+    """Entry point of the ``bimix`` script.
+
+    Every user error, a usage error of the command line included, is one ``error: `` line on
+    stderr with exit status 2; Ctrl-C prints ``interrupted`` and exits 130.
+    """
+    # typer 0.29 vendors click as typer._click; the public names are typer.BadParameter's bases.
+    usage_error = typer.BadParameter.__mro__[1]  # UsageError
+    click_exception = typer.BadParameter.__mro__[2]  # ClickException
+
     # Users act on a warning's text, not on the source line that raised it.
     warnings.formatwarning = _one_line_warning
     try:
-        # Not standalone: typer's usage errors (a bad choice, a missing option) come back here as
-        # exceptions, so they too are one line on stderr instead of a framed box.
+        # Not standalone: click would print a usage error as a boxed paragraph, and typer turns
+        # Ctrl-C into a silent exit 130 (it returns 130 here instead).
         code = app(args=argv, prog_name="bimix", standalone_mode=False)
     except BimixInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # One line whatever the message holds (a library's text may span several).
+        print(f"error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
         sys.exit(2)
+    except usage_error as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `bimix`: the help text
+            print(exc.format_message(), file=sys.stderr)
+            sys.exit(2)
+        where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
+        hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        # The vendored click validates choices with pydantic, which prefixes "Value error, ".
+        message = " ".join(exc.format_message().replace("Value error, ", "").split())
+        print(f"error: {where}{message}{hint}", file=sys.stderr)
+        sys.exit(2)
+    except click_exception as exc:
+        print(f"error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+        sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
+        code = 130
+    if code == 130:  # typer's answer to KeyboardInterrupt; no command returns 130 itself
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except typer.BadParameter.__mro__[1] as exc:  # typer's UsageError (its click is vendored)
-        ctx = getattr(exc, "ctx", None)
-        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
-            print(ctx.get_help())
-            sys.exit(2)
-        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-        # The vendored click validates choices with pydantic, which prefixes "Value error, ".
-        message = exc.format_message().replace("Value error, ", "")
-        print(f"error: {message}{where}", file=sys.stderr)
-        sys.exit(2)
     if isinstance(code, int) and code:
-        if code == 130:
-            print("interrupted", file=sys.stderr)
         sys.exit(code)
 
 

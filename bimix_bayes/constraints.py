@@ -87,12 +87,12 @@ class Constraints:
                 raise BimixInputError(f"bounds for {name!r} must satisfy 0 <= min <= max <= 1, "
                                       f"got {lo}:{hi}")
             lower[i], upper[i] = lo, hi
+        if not (max_epochs > 0 and np.isfinite(max_epochs)):
+            raise BimixInputError(f"max_epochs must be a positive finite number, got {max_epochs}")
         if available_tokens:
             if total_tokens is None or not total_tokens > 0:
                 raise BimixInputError("available tokens per domain need the total training tokens "
                                       "of the planned run (total_tokens > 0)")
-            if not max_epochs > 0:
-                raise BimixInputError(f"max_epochs must be > 0, got {max_epochs}")
             for name, tokens in available_tokens.items():
                 i = _index(sources, name, "available tokens")
                 if not tokens >= 0:

@@ -27,11 +27,12 @@ import pandas as pd
 from bimix_bayes import diagnostics as diag
 from bimix_bayes._io import atomic_path
 from bimix_bayes.corpus import Corpus, build_embedded_corpus
+from bimix_bayes.errors import BimixInputError
 from bimix_bayes.exports import write_mixture
 from bimix_bayes.mixtures import SUGGESTION_UNITS, write_mixtures
 from bimix_bayes.posterior import Posterior
 from bimix_bayes.report import write_report
-from bimix_bayes.study import Study, demo_design
+from bimix_bayes.study import Study, check_settings, demo_design
 
 #: The CPU preset the demo trains, shipped with the package.
 DEMO_PRESET = Path(__file__).parent / "data" / "presets" / "demo.toml"
@@ -89,8 +90,13 @@ def run_demo(
     from bimix_bayes import plots
     from bimix_bayes.optimizer import optimize
     from bimix_bayes.planner import suggest
+    from bimix_bayes.trainer.preset import Preset
 
     out = Path(out)
+    check_settings(steps=steps, batch=batch, fit={"draws": draws, "tune": tune, "chains": chains})
+    if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 0:
+        raise BimixInputError(f"n_random must be a non-negative integer, got {n_random!r}")
+    Preset.load(preset)
     corpus_dir = out / "corpus"
     if not (corpus_dir / "manifest.json").is_file():
         log("[1/5] building the embedded corpus")

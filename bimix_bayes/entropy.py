@@ -480,6 +480,7 @@ class EntropyProxies:
             raise BimixInputError(f"unknown entropy kind(s) {bad}; choose from {', '.join(KINDS)}")
         if not isinstance(corpus, Corpus):
             corpus = Corpus.open(corpus)
+        corpus.verify()  # a Corpus opened with verify=False, too (cached: cheap when done)
         # Check the cheap settings before reading any shard.
         if self.n_passages < 1 or self.window < 1 or self.chunk_tokens < 1:
             raise BimixInputError("n_passages, window and chunk_tokens must be positive, got "

@@ -57,8 +57,13 @@ class LeastSquaresFit:
         Index ``domain``; columns ``log_c, alpha, u, beta, eps`` (identifiable form), ``sigma``
         (residual sd of log-loss, ``sqrt(SSR / (n - p))``), ``n`` (rows fitted), ``eps_fitted``,
         ``cost`` (half the sum of squared residuals), ``starts_converged`` and
-        ``n_proportions`` (distinct proportions of the domain; with one, ``alpha`` is not
-        identified and the fit returns whichever value the solver stopped at).
+        ``n_proportions`` (distinct proportions of the domain), ``not_estimable`` (the
+        coefficients the data cannot determine, comma-separated: ``alpha`` from a single
+        proportion, ``u,beta`` from a single step; their values are whatever the solver stopped
+        at) and ``at_bound`` (the coefficients that ended on an edge of the law's
+        ``least_squares_bounds``: the data pull them outside the box, so the value is the box's,
+        not the data's).
+        :meth:`warnings` says both in words.
     s_ref_ : float
     observations_ : Observations
 
@@ -129,10 +134,33 @@ class LeastSquaresFit:
         p = dict(zip(names, best.x, strict=True))
         eps = float(np.exp(p.pop("log_eps"))) if fit_eps else fixed_eps
         dof = max(len(y) - n_params, 1)
+        not_estimable = (["alpha"] if len(np.unique(r)) < 2 else []) + (
+            ["u", "beta"] if len(np.unique(s)) < 2 else [])
+        # An edge within a millionth of the box's width: the solver stopped against it.
+        width = upper - lower
+        at_bound = [k for k, x, lo, hi, w in zip(names, best.x, lower, upper, width, strict=True)
+                    if k not in not_estimable and min(x - lo, hi - x) < 1e-6 * w]
         return {**{k: float(v) for k, v in p.items()}, "eps": eps,
                 "sigma": float(np.sqrt(2 * best.cost / dof)), "n": len(y), "eps_fitted": fit_eps,
                 "cost": float(best.cost), "starts_converged": converged,
-                "n_proportions": len(np.unique(r))}
+                "n_proportions": len(np.unique(r)), "not_estimable": ",".join(not_estimable),
+                "at_bound": ",".join(at_bound)}
+
+    def warnings(self) -> list[str]:
+        """One sentence per domain whose shown coefficients the data do not support.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bimix_bayes.observations import Observations
+        >>> obs = Observations.from_frame(pd.DataFrame({"run": "a", "domain": "web",
+        ...     "proportion": 1.0, "step": [10, 20, 40, 80, 160, 320],
+        ...     "loss": [5.0, 4.1, 3.6, 3.3, 3.1, 3.0]}))
+        >>> LeastSquaresFit().fit(obs).warnings()[0]  # doctest: +ELLIPSIS
+        "domain 'web': alpha is not estimable (one proportion...); its value is arbitrary"
+        """
+        return coefficient_warnings(self.coefficients_["not_estimable"].to_dict(),
+                                    self.coefficients_["at_bound"].to_dict())
 
     def paper_coefficients(self) -> pd.DataFrame:
         """The paper's ``A, alpha, B, beta, C`` per domain (convention ``C = 1``; steps as given)."""
@@ -162,5 +190,37 @@ class LeastSquaresFit:
                          "cost": c["cost"].to_dict(), "n": c["n"].to_dict(),
                          "starts_converged": c["starts_converged"].to_dict(),
                          "eps_fitted": c["eps_fitted"].to_dict(),
-                         "n_proportions": c["n_proportions"].to_dict()},
+                         "n_proportions": c["n_proportions"].to_dict(),
+                         "not_estimable": c["not_estimable"].to_dict(),
+                         "at_bound": c["at_bound"].to_dict()},
         )
+
+
+def coefficient_warnings(not_estimable: dict[str, str], at_bound: dict[str, str]) -> list[str]:
+    """Sentences for coefficients a least-squares fit could not determine (see ``warnings``).
+
+    Parameters
+    ----------
+    not_estimable, at_bound : dict of str to str
+        Per domain, comma-separated coefficient names (as in ``coefficients_`` and the posterior
+        file's diagnostics).
+    """
+    reasons = {"alpha": "one proportion: a single run, or every run at the same share",
+               "u": "one evaluation step", "beta": "one evaluation step"}
+    lines = []
+    for domain, names in not_estimable.items():
+        names = [n for n in str(names).split(",") if n]
+        if names:
+            why = "; ".join(dict.fromkeys(reasons[n] for n in names))
+            lines.append(f"domain {domain!r}: {', '.join(names)} "
+                         f"{'is' if len(names) == 1 else 'are'} not estimable ({why}); "
+                         f"{'its value is' if len(names) == 1 else 'their values are'} arbitrary")
+    for domain, names in at_bound.items():
+        names = [n for n in str(names).split(",") if n]
+        if names:
+            box = ", ".join(f"{n} in [{LAW.least_squares_bounds[n][0]:g}, "
+                            f"{LAW.least_squares_bounds[n][1]:g}]" for n in names)
+            lines.append(f"domain {domain!r}: the fit stopped on the solver's bounds ({box}); "
+                         "the data pull it outside them: the value shown is the box's edge, not "
+                         "an estimate")
+    return lines

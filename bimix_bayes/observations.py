@@ -41,6 +41,11 @@ REQUIRED = ("run", "domain", "proportion", "step", "loss")
 #: A prediction or plan at a step more than this many times beyond the observed steps (above the
 #: last, or below the first) is extrapolation the fit cannot vouch for; the CLI warns.
 EXTRAPOLATION_FACTOR = 3.0
+#: Largest step accepted: integers up to 2**53 are exact as floats and fit int64.
+MAX_STEP = 1e15
+#: Largest plausible loss in nats per token; larger values are refused (a fit would sit on its
+#: solver bounds and report nonsense without a word).
+MAX_LOSS = 100.0
 
 
 @dataclass(frozen=True)
@@ -257,10 +262,15 @@ def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         (step.isna() & ~blank["step"], lambda i: f"step is not a number: {_cell(frame, 'step', i)}"),
         (step.notna() & ((step <= 0) | (step != np.round(step)) | ~np.isfinite(step)),
          lambda i: f"step must be a positive integer, got {_cell(frame, 'step', i)}"),
+        (step.notna() & (step > MAX_STEP),
+         lambda i: f"step must be at most {MAX_STEP:.0e}, got {_cell(frame, 'step', i)}"),
         (loss.isna() & ~blank["loss"],
          lambda i: f"loss must be a positive finite number, got {_cell(frame, 'loss', i)}"),
         (loss.notna() & ((loss <= 0) | ~np.isfinite(loss)),
          lambda i: f"loss must be a positive finite number, got {_cell(frame, 'loss', i)}"),
+        (loss.notna() & (loss > MAX_LOSS),
+         lambda i: f"loss must be in nats per token, at most {MAX_LOSS:g} (a uniform guess over "
+                   f"a 10^43-token vocabulary), got {_cell(frame, 'loss', i)}: a perplexity?"),
     ]
     for bad, message in checks:
         bad = bad.fillna(False).to_numpy(dtype=bool)

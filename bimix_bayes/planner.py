@@ -54,6 +54,9 @@ def check_rule(rule: str) -> None:
         raise BimixInputError(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
 
 
+#: Most mixtures one call suggests (a batch of training runs; minutes of search beyond that).
+MAX_BATCH = 256
+
 def suggest(
     post: Posterior,
     n: int,
@@ -116,6 +119,12 @@ def suggest(
     check_rule(rule)
     if int(n) != n or n < 1:
         raise BimixInputError(f"the batch size must be a positive integer, got {n}")
+    if n > MAX_BATCH:
+        raise BimixInputError(f"the batch size is at most {MAX_BATCH} mixtures (each is a training "
+                              f"run; the search grows with the batch), got {n}")
+    if not 0 <= min_distance <= 1:
+        raise BimixInputError("min_distance is a total-variation distance in [0, 1], got "
+                              f"{min_distance}")
     if candidates is not None:
         candidates = post.mixtures_frame(candidates, source="<candidates>")
         if n > len(candidates):

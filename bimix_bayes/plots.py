@@ -75,6 +75,27 @@ MAX_FILLED = 2
 PLOT_SAMPLES = 2000
 
 
+#: Figure formats by file suffix (no suffix: PNG).
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
+
+def check_figure_path(path: str | os.PathLike[str]) -> str:
+    """The figure format that ``path``'s suffix names; an unknown suffix is a user error.
+
+    Called before any work, so ``--out fig.xyz`` fails at once, not after the plot is drawn.
+
+    Examples
+    --------
+    >>> check_figure_path("fit.svg"), check_figure_path("fit")
+    ('svg', 'png')
+    """
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    if fmt not in FIGURE_FORMATS:
+        raise BimixInputError(f"unknown figure format {fmt!r}; use a .png, .pdf or .svg name",
+                              path=path)
+    return fmt
+
+
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
     """Write ``fig`` atomically; the format follows the suffix of ``path`` (default PNG).
 
@@ -82,7 +103,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
     --------
     >>> save_figure(Figure(), "empty.png")                                     # doctest: +SKIP
     """
-    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    fmt = check_figure_path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
 

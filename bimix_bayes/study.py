@@ -101,26 +101,15 @@ class Study:
     def __post_init__(self) -> None:
         # Every setting is checked here, before any work: a typo must not surface only after
         # the first round has trained and been fitted.
-        import inspect
-
-        from bimix_bayes.model import BayesianBiMix
-        from bimix_bayes.planner import check_rule
         from bimix_bayes.trainer.preset import Preset
 
         self.directory = Path(self.directory)
         self.target_step = self.target_step or self.steps
-        for name in ("steps", "batch", "target_step"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise BimixInputError(f"{name} must be a positive integer, got {value!r}")
+        check_settings(steps=self.steps, batch=self.batch, target_step=self.target_step,
+                       rule=self.rule, fit=self.fit, device=self.device)
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(
                 self.threads, int | np.integer) or self.threads < 1):
             raise BimixInputError(f"threads must be a positive integer, got {self.threads!r}")
-        check_rule(self.rule)
-        unknown = sorted(set(self.fit) - set(inspect.signature(BayesianBiMix).parameters))
-        if unknown:
-            raise BimixInputError(f"unknown fit option(s) {', '.join(unknown)}")
-        BayesianBiMix(**self.fit).check_settings()
         self.preset_ = Preset.load(self.preset)
 
     # ------------------------------------------------------------------------------- paths
@@ -249,6 +238,8 @@ class Study:
             The initial design (default :func:`bimix_bayes.planner.initial_design`, the entropy
             mixtures); ignored when the study already has one.
         """
+        if isinstance(rounds, bool) or not isinstance(rounds, int | np.integer) or rounds < 0:
+            raise BimixInputError(f"rounds must be a non-negative integer, got {rounds!r}")
         if not (self.round_dir(0) / "mixtures.csv").is_file():
             if design is None:
                 from bimix_bayes.planner import initial_design
@@ -274,6 +265,43 @@ def _same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
         return False
     numbers = [np.asarray(f[["proportion", "step", "loss"]].astype(float)) for f in (a, b)]
     return bool(np.allclose(*numbers, rtol=1e-9, atol=0, equal_nan=True))
+
+
+def check_settings(*, steps: int, batch: int, target_step: int | None = None,
+                   rule: str = "thompson", fit: dict[str, Any] | None = None,
+                   device: str | None = None) -> None:
+    """Raise :class:`BimixInputError` for study settings that cannot work, before any work.
+
+    :class:`Study` calls it on construction; :func:`bimix_bayes.demo.run_demo` calls it before it
+    builds its corpus.
+
+    Examples
+    --------
+    >>> check_settings(steps=0, batch=4)
+    Traceback (most recent call last):
+    ...
+    bimix_bayes.errors.BimixInputError: steps must be a positive integer, got 0
+    """
+    import inspect
+
+    from bimix_bayes.model import BayesianBiMix
+    from bimix_bayes.planner import MAX_BATCH, check_rule
+
+    if isinstance(batch, int | np.integer) and batch > MAX_BATCH:
+        raise BimixInputError(f"batch is at most {MAX_BATCH} mixtures per round, got {batch}")
+    values = {"steps": steps, "batch": batch, "target_step": steps if target_step is None
+              else target_step}
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise BimixInputError(f"{name} must be a positive integer, got {value!r}")
+    check_rule(rule)
+    if device not in (None, "auto", "cpu", "cuda"):
+        raise BimixInputError(f"device must be cpu, cuda or auto, got {device!r}")
+    fit = fit or {}
+    unknown = sorted(set(fit) - set(inspect.signature(BayesianBiMix).parameters))
+    if unknown:
+        raise BimixInputError(f"unknown fit option(s) {', '.join(unknown)}")
+    BayesianBiMix(**fit).check_settings()
 
 
 def first_design(corpus: Corpus, n: int = 8, seed: int = 0) -> pd.DataFrame:

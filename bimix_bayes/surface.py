@@ -71,6 +71,8 @@ class LossSurface:
     ) -> None:
         if not (step > 0 and np.isfinite(step)):
             raise BimixInputError(f"step must be a positive finite number, got {step}")
+        if max_draws is not None and max_draws < 1:
+            raise BimixInputError(f"max_draws must be >= 1, got {max_draws}")
         if post.n_samples == 0:
             raise BimixInputError("the posterior holds no draws")
         self.step = float(step)

@@ -213,14 +213,31 @@ def test_truncated_shard(copy_of):
         Corpus.open(copy_of)
 
 
-def test_checksum_mismatch_needs_verify(copy_of):
+def test_checksum_mismatch_is_refused_on_open(copy_of):
+    Corpus.open(copy_of)  # verified and cached; the change below must still be seen
     shard = copy_of / "code" / "train.bin"
     data = bytearray(shard.read_bytes())
     data[0] ^= 1
     shard.write_bytes(bytes(data))
-    Corpus.open(copy_of)  # sizes agree: only verify reads the bytes
-    with pytest.raises(BimixInputError, match="checksum does not match"):
-        Corpus.open(copy_of, verify=True)
+    Corpus.open(copy_of, verify=False)  # sizes agree: only verify reads the bytes
+    with pytest.raises(BimixInputError, match="code/train.bin: corpus shard checksum does not"):
+        Corpus.open(copy_of)
+
+
+def test_token_id_outside_the_vocabulary_is_refused_on_open(copy_of):
+    import hashlib
+    import json
+
+    shard = copy_of / "code" / "val.bin"
+    data = bytearray(shard.read_bytes())
+    data[0:2] = (60000).to_bytes(2, "little")  # byte-level vocabulary: 257 ids
+    shard.write_bytes(bytes(data))
+    manifest = json.loads((copy_of / "manifest.json").read_text())
+    manifest["domains"]["code"]["sha256"]["val"] = hashlib.sha256(bytes(data)).hexdigest()
+    (copy_of / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BimixInputError, match=r"code/val.bin: corpus shard holds token id 60000 "
+                                              r"at position 0, outside the vocabulary of 257"):
+        Corpus.open(copy_of)
 
 
 # --------------------------------------------------------------------------------- building

@@ -230,9 +230,9 @@ def test_proxies_name_the_shard_of_a_corrupt_token(tmp_path, corpus_dir):
     shutil.copytree(corpus_dir, bad)
     shard = bad / "code" / "train.bin"
     data = np.fromfile(shard, dtype="<u2")
-    data[3] = 300  # same size, so only the entropy pass can notice
+    data[3] = 300  # same size: the corpus checksum, verified on opening, notices
     data.tofile(shard)
-    with pytest.raises(BimixInputError, match=r"code/train.bin: token id 300 is outside"):
+    with pytest.raises(BimixInputError, match=r"code/train.bin: corpus shard checksum does not"):
         EntropyProxies(kinds=["shannon"]).fit(bad)
     with pytest.raises(BimixInputError, match="unknown entropy kind"):
         EntropyProxies(kinds=["renyi"]).fit(corpus_dir)
@@ -241,7 +241,7 @@ def test_proxies_name_the_shard_of_a_corrupt_token(tmp_path, corpus_dir):
 def test_cli_writes_tidy_csv_and_trainable_mixtures(corpus_dir, tmp_path, cli):
     out, mix = tmp_path / "e.csv", tmp_path / "mix.csv"
     done = cli("entropy", corpus_dir, "--out", out, "--mixture-out", mix, "--kind", "shannon",
-               "--kind", "von-neumann", "--min", "varied=0.1", "--passages", "16")
+               "--kind", "von-neumann", "--bounds", "varied=0.1:", "--passages", "16")
     assert done.code == 0, done.err
     assert out.read_text().startswith("# units: entropy in nats")
     tidy = pd.read_csv(out, comment="#")
@@ -255,9 +255,10 @@ def test_cli_writes_tidy_csv_and_trainable_mixtures(corpus_dir, tmp_path, cli):
 
 @pytest.mark.parametrize(("args", "match"), [
     (["--kind", "renyi"], "unknown entropy kind"),
-    (["--min", "0.6"], "bounds cannot be met"),
-    (["--max", "code"], "--max takes one number"),
-    (["--min", "nope=0.1"], "unknown domain"),
+    (["--bounds", "*=0.6:"], "bounds cannot be met"),
+    (["--bounds", "code"], "--bounds takes DOMAIN=VALUE"),
+    (["--bounds", "code=0.5"], "--bounds takes DOMAIN=MIN:MAX"),
+    (["--bounds", "nope=0.1:"], "unknown domain"),
     (["--split", "test"], "Invalid value for '--split': 'test' is not one of 'train', 'val'"),
 ])
 def test_cli_bad_input_is_one_line_and_writes_nothing(corpus_dir, tmp_path, cli, args, match):

@@ -41,7 +41,7 @@ def valid_frames(draw, unevaluated: bool = True) -> pd.DataFrame:
                 rows.append((f"run{r}", d, k / 1000, None, None))
                 continue
             for s in steps:
-                rows.append((f"run{r}", d, k / 1000, s, draw(st.integers(1, 10**6)) / 1000))
+                rows.append((f"run{r}", d, k / 1000, s, draw(st.integers(1, 10**5)) / 1000))  # <= MAX_LOSS
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -73,22 +73,27 @@ class Corpus:
     manifest: dict[str, Any]
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, verify: bool = False) -> Corpus:
+    def open(cls, path: str | os.PathLike[str], *, verify: bool = True) -> Corpus:
         """Open and validate a corpus directory.
 
         Parameters
         ----------
         path : str or PathLike
             The directory holding ``manifest.json``.
-        verify : bool, default False
-            Also recompute every shard's sha256 and compare it with the manifest (reads all shards).
+        verify : bool, default True
+            Also recompute every shard's sha256, compare it with the manifest and check that every
+            token id is below the vocabulary size. This reads all shards (about 0.2 s for the
+            78 MB default corpus), once per process: the result is cached by path, size and
+            modification time. The trainer's run fingerprint uses the manifest's checksums, so
+            they must be the files' own.
 
         Raises
         ------
         BimixInputError
             Naming the file and the problem: a missing directory, manifest or shard, a manifest that
             is not valid JSON or not in the ``bimix-corpus/1`` format, a shard whose size disagrees
-            with its token count, or (with ``verify``) a checksum mismatch.
+            with its token count, or (with ``verify``) a checksum mismatch or a token id outside
+            the vocabulary.
 
         Examples
         --------
@@ -183,6 +188,17 @@ class Corpus:
         return load_tokenizer(self.tokenizer, self.path)
 
     # ----------------------------------------------------------------------------- validation
+    def verify(self) -> None:
+        """Check every shard's checksum and token range (cached per process; see :meth:`open`).
+
+        Raises
+        ------
+        BimixInputError
+            Naming the shard that is missing, resized, modified or holds an id outside the
+            vocabulary.
+        """
+        self._check_shards(verify=True)
+
     def _check_domain(self, domain: str) -> None:
         if domain not in self.manifest["domains"]:
             raise BimixInputError(
@@ -208,11 +224,30 @@ class Corpus:
                         f"{entry[f'{split}_tokens']} tokens ({expected} bytes)",
                         path=shard,
                     )
-                if verify and sha256_file(shard) != entry["sha256"][split]:
-                    raise BimixInputError(
-                        "corpus shard checksum does not match the manifest (corrupt or modified)",
-                        path=shard,
-                    )
+                if verify:
+                    _verify_shard(shard, entry["sha256"][split], self.vocab_size)
+
+
+def _verify_shard(shard: Path, sha256: str, vocab_size: int) -> None:
+    """Check a shard's checksum and token range, at most once per (path, size, mtime) and process."""
+    stat = shard.stat()
+    key = (str(shard.resolve()), stat.st_size, stat.st_mtime_ns, sha256, vocab_size)
+    if key in _VERIFIED:
+        return
+    if sha256_file(shard) != sha256:
+        raise BimixInputError(
+            "corpus shard checksum does not match the manifest (corrupt or modified)", path=shard)
+    tokens = np.memmap(shard, dtype=DTYPE, mode="r")
+    top = int(tokens.max()) if len(tokens) else 0
+    if top >= vocab_size:
+        i = int(np.argmax(tokens >= vocab_size))
+        raise BimixInputError(f"corpus shard holds token id {int(tokens[i])} at position {i}, "
+                              f"outside the vocabulary of {vocab_size} ids", path=shard)
+    _VERIFIED.add(key)
+
+
+#: Shards already verified in this process (see :func:`_verify_shard`).
+_VERIFIED: set[tuple[str, int, int, str, int]] = set()
 
 
 def _validate_manifest(manifest: Any, path: Path) -> None:

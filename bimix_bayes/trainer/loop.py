@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import glob
 import json
 import math
 import os
@@ -57,7 +58,7 @@ from bimix_bayes.mixtures import validate_mixtures
 from bimix_bayes.observations import Observations
 from bimix_bayes.trainer.distributed import Layout
 from bimix_bayes.trainer.model import GPT
-from bimix_bayes.trainer.obslog import ObservationLog
+from bimix_bayes.trainer.obslog import ObservationLog, RunClaims
 from bimix_bayes.trainer.preset import Preset, TrainConfig
 from bimix_bayes.trainer.sampling import MixtureSampler
 
@@ -203,20 +204,53 @@ def train(
         raise BimixInputError(
             f"train.batch_size ({cfg.batch_size}) must be a multiple of micro_batch_size x "
             f"data-parallel ranks ({cfg.micro_batch_size} x {ddp_world})")
+    corpus.verify()  # the run fingerprint trusts the manifest's checksums
     _check_corpus(corpus, mixtures, preset)
     jobs = [_Job(f"{name}-seed{seed}", str(name), tuple(row.tolist()), seed)
             for name, row in mixtures.iterrows() for seed in seeds]
+    if threads is not None and threads < 1:
+        raise BimixInputError(f"threads must be >= 1, got {threads}")
+    dev = layout.device(device)
     log = ObservationLog(out)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else out.with_name(out.name + ".ckpt")
-    _check_existing(log, jobs, preset, corpus.domains, ckpt_dir, steps)
-    for job in jobs:
-        _check_checkpoint(ckpt_dir / f"{job.run}.pt", _fingerprint(job, preset, steps, corpus))
+    mine = jobs if distribute == "data" else jobs[layout.rank::layout.world_size]
+    console = Console(stderr=True)
+    claims = RunClaims(ckpt_dir)
+    try:
+        # Claim first, check after: a second trainer on this --out must not pass the checks
+        # below and then interleave its rows (or resume from this one's checkpoint). The
+        # writing rank claims (all ranks of a data-parallel run train the same runs); sorted,
+        # so that two trainers waiting for each other's runs cannot deadlock.
+        if layout.is_main or distribute == "mixtures":
+            for job in sorted(mine, key=lambda j: j.run):
+                claims.claim(job.run, _fingerprint(job, preset, steps, corpus), wait=console.print)
+        _check_existing(log, jobs, preset, corpus.domains, ckpt_dir, steps)
+        for job in jobs:
+            _check_checkpoint(ckpt_dir / f"{job.run}.pt", _fingerprint(job, preset, steps, corpus))
+        if threads is not None:
+            torch.set_num_threads(threads)
+        _train_claimed(corpus, preset, steps, schedule, log, ckpt_dir, layout, dev, mine,
+                       distribute=distribute, compile=compile, checkpoint_every=checkpoint_every,
+                       keep_checkpoints=keep_checkpoints, progress=progress, console=console,
+                       claims=claims)
+    finally:
+        claims.release_all()
+        # The folder goes when nothing is left in it (kept checkpoints and other trainers' files
+        # stay). Not with one run per rank: another rank may still be writing there.
+        if layout.is_main and (distribute == "data" or layout.world_size == 1):
+            with contextlib.suppress(OSError):
+                ckpt_dir.rmdir()
+    # With one run per rank, other ranks may still be appending: this is the file as it is now.
+    return Observations.read_csv(out) if out.exists() else None
 
-    if threads is not None:
-        if threads < 1:
-            raise BimixInputError(f"threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
-    dev = layout.device(device)
+
+def _train_claimed(corpus: Corpus, preset: Preset, steps: int, schedule: list[int],
+                   log: ObservationLog, ckpt_dir: Path, layout: Layout, dev: torch.device,
+                   mine: list[_Job], *, distribute: str, compile: bool,
+                   checkpoint_every: int | None, keep_checkpoints: bool, progress: bool,
+                   console: Console, claims: RunClaims) -> None:
+    """Train this process's runs, once they are claimed and checked (see :func:`train`)."""
+    cfg = preset.train
     if distribute == "data":
         # One run per rank needs no communication; a process group would only add a final
         # barrier that times out while a rank with more runs is still training.
@@ -225,10 +259,8 @@ def train(
         if dev.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        mine = jobs if distribute == "data" else jobs[layout.rank::layout.world_size]
         evals = _eval_windows(corpus, preset.model.block_size, cfg.eval_sequences)
         train_tokens = [corpus.tokens(d, "train") for d in corpus.domains]
-        console = Console(stderr=True)
         show = progress and layout.is_main
         with _progress(show, console) as bar:
             for job in mine:
@@ -238,20 +270,10 @@ def train(
                      keep_checkpoint=keep_checkpoints, evals=evals, train_tokens=train_tokens,
                      bar=bar if show else None,
                      console=console if layout.is_main or distribute == "mixtures" else None,
-                     ).run()
+                     claims=claims).run()
         layout.barrier()
-        # Completed runs delete their checkpoints; the folder goes too when nothing is left in it
-        # (kept checkpoints stay), with any temporary file of a checkpoint write that a kill
-        # interrupted. Not with one run per rank: another may still be writing there.
-        if layout.is_main and (distribute == "data" or layout.world_size == 1):
-            for stale in ckpt_dir.glob(".*.pt.*.tmp"):
-                stale.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                ckpt_dir.rmdir()
     finally:
         layout.stop()
-    # With one run per rank, other ranks may still be appending: this is the file as it is now.
-    return Observations.read_csv(out) if out.exists() else None
 
 
 class _Run:
@@ -261,14 +283,14 @@ class _Run:
                  log: ObservationLog, ckpt_dir: Path, layout: Layout, device: torch.device, *,
                  ddp: bool, compile: bool, checkpoint_every: int, keep_checkpoint: bool,
                  evals: list[np.ndarray], train_tokens: list[np.ndarray],
-                 bar: Progress | PlainProgress | None,
-                 console: Console | None) -> None:
+                 bar: Progress | PlainProgress | None, console: Console | None,
+                 claims: RunClaims) -> None:
         self.job, self.corpus, self.preset, self.steps = job, corpus, preset, steps
         self.schedule, self.log, self.layout, self.device = set(schedule), log, layout, device
         self.ckpt = ckpt_dir / f"{job.run}.pt"
         self.ddp, self.compile, self.checkpoint_every = ddp, compile, checkpoint_every
         self.keep_checkpoint, self.evals, self.train_tokens = keep_checkpoint, evals, train_tokens
-        self.bar, self.console = bar, console
+        self.bar, self.console, self.claims = bar, console, claims
         self.fingerprint = _fingerprint(job, preset, steps, corpus)
         # Rank 0 writes for a data-parallel run; every rank writes for its own runs.
         self.writer = layout.is_main or not ddp
@@ -282,7 +304,10 @@ class _Run:
         final = {(job.run, d, self.steps) for d in domains}
         if final <= self.log.keys():
             self.note(f"{job.run}: already complete in {self.log.path}, skipped")
+            # A kill between the last rows and the checkpoint's removal left it behind.
+            self._finish()
             return
+        self._remove_temporaries()  # of a checkpoint write a kill cut short; the run is ours
         torch.manual_seed(job.seed)  # identical initial weights on every rank
         model = GPT(self.preset.model, self.corpus.vocab_size).to(self.device)
         optimizer = _adamw(model, cfg, self.device)
@@ -347,10 +372,21 @@ class _Run:
                 self._evaluate(fwd if not self.ddp else fwd.module, step)
             if step in self.schedule or step % self.checkpoint_every == 0:
                 self._save(model, optimizer, sampler, step)
-        if self.writer and not self.keep_checkpoint:
-            self.ckpt.unlink(missing_ok=True)
+        self._finish()
         if task is not None:
             self.bar.stop_task(task)
+
+    def _remove_temporaries(self) -> None:
+        if self.writer and self.claims.holds(self.job.run):  # only this process's own runs
+            for stale in self.ckpt.parent.glob(f".{glob.escape(self.ckpt.name)}.*.tmp"):
+                stale.unlink(missing_ok=True)
+
+    def _finish(self) -> None:
+        """A complete run: delete its checkpoint (unless kept) and give up its claim."""
+        if self.writer and not self.keep_checkpoint and self.claims.holds(self.job.run):
+            self.ckpt.unlink(missing_ok=True)
+        self._remove_temporaries()
+        self.claims.release(self.job.run)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.device.type == "cuda":
@@ -445,6 +481,12 @@ def _check_existing(log: ObservationLog, jobs: list[_Job], preset: Preset,
     present = {(r["run"], r["domain"], int(r["step"])) for r in rows if r["step"]}
     for job in jobs:
         started = any(key[0] == job.run for key in present)
+        beyond = max((key[2] for key in present if key[0] == job.run), default=0)
+        if beyond > steps:
+            # A longer run's rows: its step `steps` may look complete, with another schedule.
+            raise BimixInputError(
+                f"run {job.run!r} has rows here up to step {beyond}, beyond --steps {steps}: "
+                "another configuration wrote them; choose another --out", path=log.path)
         complete = all((job.run, d, steps) in present for d in domains)
         if started and not complete and not (ckpt_dir / f"{job.run}.pt").exists():
             raise BimixInputError(

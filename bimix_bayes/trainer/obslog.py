@@ -101,3 +101,99 @@ class ObservationLog:
 def _format(value: Any) -> str:
     # Ten significant digits: the same text on every run, far below training noise.
     return f"{value:.10g}" if isinstance(value, float) else str(value)
+
+
+class RunClaims:
+    """Exclusive claims of training runs by this process: one ``flock``-ed ``RUN.lock`` per run.
+
+    A trainer claims every run it will train *before* it checks the rows and checkpoints already
+    there, so the checks and the training see no other writer of those runs. A second trainer on
+    the same ``--out`` that finds a run claimed reads the holder's settings from the lock file:
+    other settings are refused at once (their rows would interleave); the same settings wait for
+    the holder, then find the run complete and skip it. The kernel drops a lock when its process
+    dies, even by SIGKILL, so a crash never blocks the rerun; :meth:`release` deletes the file
+    while still holding the lock, and :meth:`claim` retries when the file it locked was deleted
+    meanwhile, so two processes never both hold a run.
+
+    Parameters
+    ----------
+    directory : path-like
+        Where the lock files live (the checkpoint folder).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> mine, theirs = RunClaims(folder), RunClaims(folder)
+    >>> mine.claim("a-seed0", "steps=20")
+    >>> theirs.claim("a-seed0", "steps=40")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bimix_bayes.errors.BimixInputError: ...run 'a-seed0' is being trained right now by another...
+    >>> mine.release_all(); sorted(p.name for p in folder.iterdir())
+    []
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self._held: dict[str, int] = {}
+
+    def claim(self, run: str, settings: str, wait: Any = None) -> None:
+        """Hold ``run`` exclusively; ``settings`` (the run fingerprint) is shown to other claimants.
+
+        ``wait``, if given, is called with one line before waiting for a holder with the same
+        settings (or one still writing them).
+
+        Raises
+        ------
+        BimixInputError
+            Another live process holds ``run`` with other settings.
+        """
+        path = self.directory / f"{run}.lock"
+        while True:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            except FileNotFoundError:  # another trainer removed the empty folder just now
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 1 << 20, 0).decode("utf-8", "replace")
+                if holder and holder != settings:
+                    os.close(fd)
+                    raise BimixInputError(
+                        f"run {run!r} is being trained right now by another process with other "
+                        "settings (preset, steps, seed, mixture or corpus); wait for it to finish "
+                        "or choose another --out", path=path) from None
+                if wait is not None:
+                    wait(f"{run}: another process is training it with the same settings; waiting")
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if not current:  # the holder finished and deleted the file we locked: lock anew
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, settings.encode("utf-8"), 0)
+            self._held[run] = fd
+            return
+
+    def holds(self, run: str) -> bool:
+        """Whether this process holds ``run``."""
+        return run in self._held
+
+    def release(self, run: str) -> None:
+        """Give ``run`` up and delete its lock file (a no-op when not held)."""
+        fd = self._held.pop(run, None)
+        if fd is None:
+            return
+        (self.directory / f"{run}.lock").unlink(missing_ok=True)  # while the lock is still ours
+        os.close(fd)
+
+    def release_all(self) -> None:
+        """Give up every run still held."""
+        for run in list(self._held):
+            self.release(run)

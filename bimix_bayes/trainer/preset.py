@@ -33,6 +33,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -276,5 +277,8 @@ def _build(kind: type, table: Any, section: str, fail: Any) -> Any:
             want is float and isinstance(value, int) and not isinstance(value, bool))
         if not ok:
             raise fail(f"{section}.{key} must be {fields[key].type}, got {value!r}")
+        if want is float and not math.isfinite(value):
+            # TOML accepts inf and nan; a run with lr = inf dies at its first step.
+            raise fail(f"{section}.{key} must be a finite number, got {value!r}")
         values[key] = want(value)
     return kind(**values)
