@@ -114,7 +114,8 @@ def main() -> None:
 
 {clock.header(f" for {len(fold_table)} folds (both methods)")}
 - Bayesian fit: law `{args.law}`, normal noise, default priors, nutpie {args.chains} chains x
-  {args.draws} draws (tune {args.tune}), target_accept 0.9, one compilation per setting
+  {args.draws} draws (tune {args.tune}), the estimator's target_accept 0.95 with one retry at
+  0.99, one compilation per design
 
 Split: benchmarks/mixinglaws_split.py, as in benchmarks/results/leastsq_mixinglaws.md (leave one
 mixture out; fit checkpoints {MIN_STEP}-{MAX_FIT_STEP}; predict the held-out mixture at every

@@ -7,9 +7,10 @@ cuts the arrays out of the observations (:class:`Design`), joins the two compone
 model (:func:`build_model`) and wraps sampling (:mod:`bimix_bayes.sampling`) in an sklearn-style
 estimator (:class:`BayesianBiMix`) whose result is a :class:`~bimix_bayes.posterior.Posterior`.
 
-The design's arrays are PyMC data (shared variables), so one compiled model serves every refit of
-the same structure with new losses or mixtures. The priors are justified by
-:func:`prior_predictive`: losses of a few nats that decrease in steps and in a domain's own share.
+The observed losses and the mask of observed cells are PyMC data (shared variables), so one
+compiled model serves every refit of the same design with new losses or with runs masked out. The
+priors are justified by :func:`prior_predictive`: losses of a few nats that decrease in steps and in
+a domain's own share.
 
 Examples
 --------
@@ -41,8 +42,8 @@ from bimix_bayes.spec import APPROXIMATE, ModelSpec, SamplerConfig
 
 #: The observed log-losses are data, so a compiled model can be reused with new losses.
 OBSERVED = "observed_log_loss"
-#: Design arrays that are data of the model (see :func:`build_model`).
-DATA = ("own", "mixture", "centre", "mask")
+#: Design arrays that are data of the model (see :func:`build_model`); the others are constants.
+DATA = ("mask",)
 #: Laws ``law="auto"`` chooses among, simplest first.
 AUTO_LAWS = ("bimix", "transfer")
 
@@ -113,9 +114,9 @@ def build_model(observations: Observations | Design, spec: ModelSpec | None = No
 
     The law's parameters and every sampled variable carry the names of the components
     (:attr:`bimix_bayes.laws.Law.parameters`, :attr:`bimix_bayes.noise.Noise.parameters`); the
-    observed variable is ``log_loss``. The design's arrays are PyMC data named as the
-    :class:`Design` fields (the mask only where the noise model lets it change) and the observed
-    log-losses are :data:`OBSERVED`. ``store_mean`` adds the noise-free curve ``mean_log_loss``
+    observed variable is ``log_loss``. The observed log-losses are PyMC data named
+    :data:`OBSERVED`, and so is the mask (``mask``) where the noise model lets it change; the
+    mixtures are constants. ``store_mean`` adds the noise-free curve ``mean_log_loss``
     (run, domain, step) as a deterministic (large: for prior checks only).
 
     Examples
@@ -129,9 +130,12 @@ def build_model(observations: Observations | Design, spec: ModelSpec | None = No
     d = observations if isinstance(observations, Design) else Design.from_observations(observations)
     shared = [k for k in DATA if k != "mask" or noise.mask_is_data]
     with pm.Model(coords=d.coords) as model:
+        # Static shapes: without them numba compiles shape-generic loops, and a fit samples about
+        # twice as slowly (benchmarks/results/side_by_side.md).
         data = dataclasses.replace(
-            d, log_loss=pm.Data(OBSERVED, d.log_loss, dims=("run", "domain", "step")),
-            **{k: pm.Data(k, getattr(d, k)) for k in shared})
+            d, log_loss=pm.Data(OBSERVED, d.log_loss, dims=("run", "domain", "step"),
+                                shape=d.log_loss.shape),
+            **{k: pm.Data(k, getattr(d, k), shape=np.shape(getattr(d, k))) for k in shared})
         params = law.build(data, spec.law_priors)
         # Laws take the domain axis last: evaluate on (run, step, domain), then transpose.
         mu = law.log_loss(params, data.own[:, None, :], data.mixture[:, None, :],

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bimix_bayes import laws
 from bimix_bayes._io import atomic_path, write_csv
 from bimix_bayes.draws import BLOCK, Draws, shaped
 from bimix_bayes.errors import BimixInputError
@@ -165,10 +166,22 @@ class Posterior:
                                   "refit with `bimix fit`", path=path)
         try:
             spec = ModelSpec.from_dict(json.loads(tree.attrs["model_spec"]))
-            float(tree.attrs["s_ref"])
         except (ValueError, TypeError) as exc:
             raise BimixInputError(f"the file's model spec cannot be rebuilt by this version: {exc}",
                                   path=path) from None
+        try:
+            s_ref = float(tree.attrs["s_ref"])
+        except (ValueError, TypeError):
+            s_ref = np.nan
+        if not (np.isfinite(s_ref) and s_ref > 0):
+            raise BimixInputError(f"the file's s_ref ({tree.attrs['s_ref']!r}) is not a positive "
+                                  "number: it is damaged; refit with `bimix fit`", path=path)
+        for name in ("sampler_config", "diagnostics", "law_selection"):
+            try:
+                json.loads(tree.attrs.get(name, "{}"))
+            except (ValueError, TypeError):
+                raise BimixInputError(f"the file's {name} attribute is not JSON: it is damaged; "
+                                      "refit with `bimix fit`", path=path) from None
         for name in ("law", "noise"):
             if tree.attrs.get(name, getattr(spec, name)) != getattr(spec, name):
                 raise BimixInputError(f"the file's {name} attribute ({tree.attrs[name]!r}) "
@@ -423,6 +436,12 @@ def _check_draws(draws: xr.Dataset, spec: ModelSpec, source: str) -> None:
             f"the posterior of law {spec.law!r} with {spec.noise} noise lacks variable(s) "
             f"{', '.join(missing)}: it comes from a different model; refit with `bimix fit`",
             path=source)
+    foreign = sorted({v for name in laws.names() for v in laws.get(name).parameters}
+                     - set(wanted) & set(draws.data_vars))
+    if foreign:
+        raise BimixInputError(
+            f"the posterior holds {', '.join(foreign)}, parameter(s) of another law than its "
+            f"{spec.law!r}: the file was edited or mixed up; refit with `bimix fit`", path=source)
     wrong = [v for v, dims in wanted.items() if draws[v].dims != ("chain", "draw", *dims)]
     if wrong:
         raise BimixInputError(f"posterior variable(s) {', '.join(wrong)} have the wrong dims; "

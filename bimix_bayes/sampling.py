@@ -2,10 +2,12 @@
 
 :func:`sample` draws from a PyMC model built by :func:`bimix_bayes.model.build_model` with the
 settings of a :class:`~bimix_bayes.spec.SamplerConfig`. For NUTS (nutpie) it keeps compiled models in
-one cache keyed by the model spec and the design's *structure* (shapes, steps, domains; the mask of
-observed cells too where the noise model fixes it): the design's arrays and the observed losses are
-shared variables, so a refit of the same structure with new losses or new mixtures swaps data
-instead of compiling again (compilation is most of a fit's wall time). A NUTS fit that diverges is
+one cache keyed by the model spec and the design (shapes, steps, mixtures; the mask of observed
+cells too where the noise model fixes it): the observed losses and the mask are shared variables,
+so a refit of the same design with new losses (SBC) or with some runs masked out (cross-validation
+folds) swaps data instead of compiling again (compilation is most of a fit's wall time). The
+mixtures stay constants: as shared variables they made a fit compile about 1.6x and sample about
+2x slower (benchmarks/results/side_by_side.md). A NUTS fit that diverges is
 resampled once at the retry target acceptance rate and the attempt with fewer divergences is kept.
 
 Examples
@@ -34,11 +36,12 @@ _COMPILED_MAX = 4
 
 
 def structure_key(design: Any, spec: ModelSpec) -> str:
-    """Everything a compiled graph depends on besides its shared data."""
-    digest = hashlib.sha256(repr((spec.id, design.log_loss.shape, design.mixture.shape,
-                                  design.s_ref, design.coords["domain"],
-                                  design.coords["source"])).encode())
-    digest.update(np.ascontiguousarray(design.steps).tobytes())
+    """Everything a compiled graph depends on besides its data (the observed losses and, where
+    the noise model allows, the mask): the spec, the shapes, the steps and the mixtures."""
+    digest = hashlib.sha256(repr((spec.id, design.log_loss.shape, design.s_ref,
+                                  design.coords["domain"], design.coords["source"])).encode())
+    for name in ("steps", "own", "mixture", "centre"):
+        digest.update(np.ascontiguousarray(getattr(design, name)).tobytes())
     if not spec.noise_component.mask_is_data:
         digest.update(np.ascontiguousarray(design.mask).tobytes())
     return digest.hexdigest()

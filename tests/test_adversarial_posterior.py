@@ -1,8 +1,6 @@
 """Class 6 of issue 13: tampered or inconsistent posterior files must be refused in one line.
 
-The posterior file format is being rewritten for issue 10; until then these cases are expected
-to fail (``xfail``, not strict: a case the current loader already refuses passes). Each case edits
-a valid least-squares posterior file the way a careless script or a bad copy would, then runs
+Each case edits a valid least-squares posterior file the way a careless script or a bad copy would, then runs
 ``bimix predict`` on it: one ``error:`` line naming the file, exit 2, no output.
 """
 
@@ -16,8 +14,6 @@ import numpy as np
 import pytest
 import xarray as xr
 from adversarial_cases import MIX, OBS
-
-
 
 
 @pytest.fixture(scope="module")
