@@ -8,8 +8,7 @@ them, a three-domain test corpus and the trainer tests' micro preset):
    files, mixture files and option values (the generators of ``tests/adversarial_cases.py``). A
    user error passes when it is one ``error:`` line on stderr naming the file, exit status 2, no
    traceback, and no file created or changed; a warning case passes when its warning is printed.
-   Class 6 (tampered posterior files) is reported apart: it is open until issue 10 rewrites the
-   posterior format.
+   Class 6 is the tampered posterior files of ``tests/test_adversarial_posterior.py``.
 2. **Kill-and-resume soak**: for each seed, an uninterrupted reference run, then ``--kills``
    trials that SIGKILL ``bimix train`` at random moments (one or two kills per trial) and rerun
    it to completion; every final file must be byte-identical to the reference, with no duplicate
@@ -305,7 +304,7 @@ def adversarial_cases(p: dict[str, Path], root: Path, n_fuzz: int
 
 
 def posterior_cases(p: dict[str, Path], root: Path) -> list[str | None]:
-    """Class 6, open (issue 10): the tampered files of tests/test_adversarial_posterior.py."""
+    """Class 6: the tampered files of tests/test_adversarial_posterior.py."""
     import xarray as xr
     from test_adversarial_posterior import TAMPERING
 
@@ -435,7 +434,7 @@ def main() -> None:
         p = make_workspace(root)
         clock.say("adversarial cases")
         cases = adversarial_cases(p, root, args.fuzz)
-        open_cases = posterior_cases(p, root)
+        cases["6 tampered posterior files"] = posterior_cases(p, root)
         clock.say("kill-and-resume soak")
         trials = soak(p, root, args.seeds, args.kills, args.steps, clock)
         clock.say("concurrent writers")
@@ -446,7 +445,6 @@ def main() -> None:
     total = sum(r["cases"] for r in rows)
     failures = sum(r["failures"] for r in rows)
     details = [f"- {cls}: {r}" for cls, res in cases.items() for r in res if r is not None]
-    open_failures = sum(r is not None for r in open_cases)
     soak_ok = sum(bool(t["byte-identical"]) and t["duplicate rows"] == 0
                   and not t["checkpoints left"] for t in trials)
     pairs_ok = sum(bool(t["ok"]) for t in pairs)
@@ -458,8 +456,6 @@ def main() -> None:
 ## Summary
 
 - adversarial cases: **{total} run over {len(rows)} classes, {failures} failures** (target 0)
-- class 6 (tampered posterior files, open until issue 10's posterior format):
-  {len(open_cases)} cases, {open_failures} failures
 - kill-and-resume soak: **{soak_ok} of {len(trials)} trials** byte-identical to the uninterrupted
   run, with 0 duplicate rows and no checkpoint left ({args.seeds} seeds x {args.kills} trials,
   {args.steps} steps, two mixtures, one or two SIGKILLs per trial at random moments)
@@ -475,9 +471,6 @@ after all (exit 0) is not counted.
 
 {table(rows)}
 {chr(10).join(details) or "No failures."}
-
-Class 6, tampered posterior files ({len(open_cases)} cases of `tests/test_adversarial_posterior.py`):
-{open_failures} still fail (the lead's posterior-format rewrite for issue 10 owns them).
 
 ## Kill-and-resume soak
 

@@ -136,8 +136,8 @@ def main() -> int:
         "",
         f"{a.worlds} worlds, {a.heldout} held-out mixtures x {len(DOMAINS)} domains x "
         f"{len(STEPS)} checkpoints each. `mean`: interval of the mean curve "
-        "(`predict(observation=False)`) vs the world's true mean loss; `observation`: interval "
-        "of a new run (`predict(observation=True)`) vs a newly simulated run (own run offset and "
+        "(`predict(band=\"mean\")`) vs the world's true mean loss; `new-run`: interval "
+        "of a new run (`predict(band=\"new-run\")`) vs a newly simulated run (own run offset and "
         "residual noise); `parameters`: parameter recovery, the true log_c, alpha, u, beta, "
         "sigma, sigma_run of every domain inside their central posterior interval. Points "
         "within a world are correlated, so the spread between worlds is the honest "

@@ -6,8 +6,8 @@
   uniform on ``0..n_rank_draws``; :func:`rank_uniformity` tests that per parameter.
 * :func:`coverage`: simulated worlds (again drawn from the prior) fitted on some mixtures; the
   50 % / 90 % intervals of :meth:`Posterior.predict <bimix_bayes.posterior.Posterior.predict>` on
-  held-out mixtures are scored against the world's true mean curve (``observation=False``) and
-  against a freshly simulated training run (``observation=True``).
+  held-out mixtures are scored against the world's true mean curve (``band="mean"``) and
+  against a freshly simulated training run (``band="new-run"``).
 * :func:`band_rows` and :func:`interval_coverage`: the same bands scored on real held-out runs.
 
 Every replicate is an ordinary :meth:`BayesianBiMix.fit <bimix_bayes.model.BayesianBiMix.fit>`:
@@ -244,7 +244,7 @@ def rank_uniformity(ranks: xr.Dataset, n_bins: int = 10) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------ coverage
 def band_rows(
     posterior: Posterior, observations: Observations, prob: float = 0.9, *,
-    observation: bool = True, seed: int = 0,
+    band: str = "new-run", seed: int = 0,
 ) -> pd.DataFrame:
     """Each evaluated row of ``observations`` with the posterior's central ``prob`` interval.
 
@@ -260,7 +260,7 @@ def band_rows(
     rows = f.loc[f["loss"].notna() & f["domain"].isin(posterior.domains),
                  ["run", "domain", "step", "loss"]].reset_index(drop=True)
     pred = posterior.predict(observations.mixtures()[posterior.sources],
-                             steps=observations.steps, prob=prob, observation=observation,
+                             steps=observations.steps, prob=prob, band=band,
                              seed=seed)
     at = {"mixture": xr.DataArray(rows["run"].to_numpy(), dims="row"),
           "domain": xr.DataArray(rows["domain"].to_numpy(), dims="row"),
@@ -273,19 +273,19 @@ def band_rows(
 
 def interval_coverage(
     posterior: Posterior, observations: Observations, prob: float = 0.9, *,
-    observation: bool = True, seed: int = 0,
+    band: str = "new-run", seed: int = 0,
 ) -> pd.DataFrame:
     """Share of observed losses inside the posterior's central ``prob`` interval.
 
-    See :func:`band_rows`; ``observation=True`` scores the band of a new run (what an observed
-    loss should fall in), ``False`` the band of the mean curve.
+    See :func:`band_rows`; ``band="new-run"`` scores the band of a new run (what an observed
+    loss should fall in), ``"mean"`` the band of the mean curve.
 
     Returns
     -------
     pandas.DataFrame
         Index ``domain`` plus ``all``; columns ``n``, ``coverage``, ``prob``.
     """
-    rows = band_rows(posterior, observations, prob, observation=observation, seed=seed)
+    rows = band_rows(posterior, observations, prob, band=band, seed=seed)
     groups = [*rows.groupby("domain", sort=False), ("all", rows)]
     return pd.DataFrame({"n": [len(g) for _, g in groups],
                          "coverage": [float(g["inside"].mean()) for _, g in groups],
@@ -307,8 +307,8 @@ def coverage(
 
     Each world draws the law's coefficients and noise scales from the prior, simulates the fitted
     runs of ``observations``' design, fits, and predicts ``heldout_mixtures`` at the design's
-    steps. Mean-curve intervals (``observation=False``) are scored against the world's true mean
-    loss, observation intervals (``observation=True``) against a new simulated run of each
+    steps. Mean-curve intervals (``band="mean"``) are scored against the world's true mean
+    loss, new-run intervals (``band="new-run"``) against a new simulated run of each
     held-out mixture (its own run offset and residual noise).
 
     Parameters
@@ -328,7 +328,7 @@ def coverage(
     pandas.DataFrame
         One row per world x kind x prob; columns ``world``, ``kind``, ``prob``, ``n`` (points
         scored), ``covered`` (their share inside), ``n_divergent``. Kinds: ``mean`` and
-        ``observation`` (held-out predictions, above) and ``parameters`` (parameter recovery:
+        ``new-run`` (held-out predictions, above) and ``parameters`` (parameter recovery:
         the true ``log_c, alpha, u, beta, sigma, sigma_run`` of each domain inside their central
         posterior interval).
 
@@ -348,13 +348,13 @@ def coverage(
         fitted = observations_like(observations, world[OBSERVED_NAME].to_numpy())
         truth = _truth(world, fitted, spec, design.s_ref)
         post = _fit(est, fitted, seed=seed + 1000 + w).posterior_
-        true_mean = truth.predict(heldout_mixtures, steps)["mean"]
-        new_run = truth.predict(heldout_mixtures, steps, observation=True,
+        true_mean = truth.predict(heldout_mixtures, steps, band="mean")["mean"]
+        new_run = truth.predict(heldout_mixtures, steps, band="new-run",
                                 seed=seed + 2000 + w)["loss_draws"].isel(sample=0)
         for prob in probs:
-            for kind, target in (("mean", true_mean), ("observation", new_run)):
+            for kind, target in (("mean", true_mean), ("new-run", new_run)):
                 pred = post.predict(heldout_mixtures, steps, prob=prob,
-                                    observation=kind == "observation", seed=seed + 3000 + w)
+                                    band=kind, seed=seed + 3000 + w)
                 inside = (pred["lower"] <= target) & (target <= pred["upper"])
                 records.append({"world": w, "kind": kind, "prob": prob, "n": int(inside.size),
                                 "covered": float(inside.mean()),

@@ -44,6 +44,7 @@ Method = Literal["bayes", "leastsq"]
 Law = Literal[("auto", *laws.names())]
 Noise = Literal[tuple(noise.names())]
 Sampler = Literal[spec.METHODS]
+Band = Literal["new-run", "mean"]
 #: typer takes no list of Literals: entropy --kind lists its choices in its metavar instead.
 ENTROPY_KINDS = ("shannon", "conditional", "joint", "von-neumann")
 Split = Literal["train", "val"]
@@ -220,10 +221,11 @@ def predict(
     out_path: Annotated[Path, typer.Option("--out", help="Prediction CSV to write.")],
     prob: Annotated[float, typer.Option(help="Probability of the [lower, upper] interval.")]
     = 0.9,
-    observation: Annotated[bool, typer.Option(
-        help="Predict a new run's observed loss (adds run and residual noise), not the mean curve.",
-    )] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the noise draws (--observation).")] = 0,
+    band: Annotated[Band, typer.Option(
+        help="new-run: the loss a new training run would report (the mean curve's uncertainty "
+             "plus run and residual noise; what observed losses fall in), or mean: the mean "
+             "curve's uncertainty only.")] = "new-run",
+    seed: Annotated[int, typer.Option(help="Seed of the noise draws (--band new-run).")] = 0,
 ) -> None:
     """Predict each domain's validation loss for mixtures at given steps, with intervals.
 
@@ -234,11 +236,11 @@ def predict(
     step_list = _steps(steps)
     post = Posterior.load(posterior_path)
     mix = read_mixtures(mixtures, domains=post.sources)
+    pred = post.predict(mix, step_list, prob=prob, band=band, seed=seed)
     _warn_extrapolation(post, step_list)
-    pred = post.predict(mix, step_list, prob=prob, observation=observation, seed=seed)
     write_predictions(pred, out_path)
     out.print(f"wrote {out_path}: {mix.shape[0]} mixtures x {len(post.domains)} domains x "
-              f"{len(step_list)} steps ({post.method} fit, {prob:g} intervals)")
+              f"{len(step_list)} steps ({post.method} fit, {prob:g} {band} bands)")
 
 
 def _warn_extrapolation(post: Any, steps: list[float]) -> None:
@@ -493,11 +495,13 @@ def plot(
     if kind == "curves":
         mix = None if mixtures is None else read_mixtures(mixtures, domains=post.sources)
         plots.plot_loss_curves(post, mix, None if steps is None else _steps(steps), prob=prob,
-                               observation=not mean, domains=names, vocab_size=vocab_size,
+                               band="mean" if mean else "new-run", domains=names,
+                               vocab_size=vocab_size,
                                path=out_path)
     elif kind == "predicted-vs-observed":
         held = None if observations is None else Observations.read_csv(observations)
-        plots.plot_predicted_vs_observed(post, held, prob=prob, observation=not mean,
+        plots.plot_predicted_vs_observed(post, held, prob=prob,
+                                         band="mean" if mean else "new-run",
                                          path=out_path)
     elif kind == "coefficients":
         from bimix_bayes.model import prior_of
@@ -652,7 +656,6 @@ def optimize(
     target = _target_step(step, tokens, tokens_per_step)
     post = Posterior.load(posterior_path)
     constraints, weights = _plan_inputs(post, bounds, available, max_epochs, tokens, weight)
-    _warn_extrapolation(post, [target])
     ref = None if reference is None else read_mixtures(reference, domains=post.sources)
     if ref is not None and len(ref) != 1:
         raise BimixInputError(f"the reference must hold one mixture, found {len(ref)}",
@@ -660,6 +663,7 @@ def optimize(
     result = run_optimize(post, target, reference=ref, weights=weights, objective=objective,
                           constraints=constraints, prob=prob, quantile=quantile,
                           max_draws=max_draws, seed=seed)
+    _warn_extrapolation(post, [target])  # after the API's checks: a bad option is the one line
     summary = result.summary()
     with atomic_path(out_path) as tmp:
         result.plan_frame().to_csv(tmp, index=False, float_format="%.6g")
@@ -730,7 +734,6 @@ def suggest(
         target = _target_step(step, tokens, tokens_per_step)
         post = Posterior.load(posterior_path)
         constraints, weights = _plan_inputs(post, bounds, available, max_epochs, tokens, weight)
-        _warn_extrapolation(post, [target])
         cand = None if candidates is None else read_mixtures(candidates, domains=post.sources)
         if cand is not None and n > len(cand):
             raise BimixInputError(f"asked for {n} mixtures but the candidate list holds only "
@@ -738,6 +741,7 @@ def suggest(
         nxt = run_suggest(post, n, target, rule=rule, candidates=cand, weights=weights,
                           constraints=constraints, min_distance=min_distance,
                           max_draws=max_draws, seed=seed)
+        _warn_extrapolation(post, [target])
         for line in _point_fit_warnings(post, "the scores and loss_sd"):
             console.print(f"warning: {line}")
     write_mixtures(nxt, out_path, units=SUGGESTION_UNITS if "expected_loss" in nxt else None)

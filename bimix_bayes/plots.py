@@ -160,22 +160,22 @@ def predictive(
     mixtures: pd.DataFrame,
     steps: Sequence[int],
     prob: float = 0.9,
-    observation: bool = False,
+    band: str = "new-run",
     seed: int = 0,
     n_samples: int = PLOT_SAMPLES,
 ) -> xr.Dataset:
     """:meth:`Posterior.predict` from about ``n_samples`` Monte Carlo samples.
 
     A posterior with more draws is subsampled (:func:`subsample`), which keeps plots fast; with
-    ``observation`` a smaller one (a one-draw least-squares fit) has its draws repeated by
+    the new-run band a smaller one (a one-draw least-squares fit) has its draws repeated by
     ``predict(min_samples=n_samples)`` so that the noise band has its spread.
 
     Examples
     --------
-    >>> pred = predictive(leastsq_post, mixtures, [1000], observation=True)    # doctest: +SKIP
+    >>> pred = predictive(leastsq_post, mixtures, [1000], band="new-run")     # doctest: +SKIP
     """
     return subsample(post, n_samples, seed).predict(
-        mixtures, steps, prob=prob, observation=observation, seed=seed, min_samples=n_samples)
+        mixtures, steps, prob=prob, band=band, seed=seed, min_samples=n_samples)
 
 
 # ------------------------------------------------------------------------------ loss curves
@@ -209,7 +209,7 @@ def plot_loss_curves(
     mixtures: pd.DataFrame | None = None,
     steps: Sequence[int] | None = None,
     prob: float = 0.9,
-    observation: bool = True,
+    band: str = "new-run",
     *,
     domains: Sequence[str] | None = None,
     max_mixtures: int = MAX_CURVES,
@@ -239,9 +239,10 @@ def plot_loss_curves(
         beyond the last).
     prob : float
         Probability mass of the bands.
-    observation : bool
-        True: bands for the loss a new training run would report (run effect and residual noise
-        included), comparable with the observed points. False: bands of the mean curve.
+    band : {"new-run", "mean"}
+        ``"new-run"``: bands for the loss a new training run would report (run effect and
+        residual noise included), comparable with the observed points. ``"mean"``: bands of the
+        mean curve.
     domains : sequence of str, optional
         Evaluated domains to draw (default all).
     max_mixtures : int
@@ -249,7 +250,7 @@ def plot_loss_curves(
     vocab_size : int, optional
         The tokenizer's vocabulary size, to mark the uniform-guess bound.
     seed : int
-        Seeds the noise draws of ``observation``.
+        Seeds the noise draws of the new-run band.
     path : path-like, optional
         Also write the figure here.
 
@@ -272,9 +273,9 @@ def plot_loss_curves(
             mixtures = most_distinct(mixtures, max_mixtures)
     domains = _check_domains(post, domains)
     steps = default_steps(obs) if steps is None else steps
-    pred = predictive(post, mixtures, steps, prob=prob, observation=observation, seed=seed)
+    pred = predictive(post, mixtures, steps, prob=prob, band=band, seed=seed)
     # The line is the median mean curve: smooth, unlike a quantile of noisy draws.
-    center = pred["median"] if not observation else predictive(post, mixtures, steps)["median"]
+    center = (pred if band == "mean" else predictive(post, mixtures, steps, band="mean"))["median"]
 
     frame = obs.frame[obs.frame["loss"].notna()]
     fig, axes = _grid(len(domains))
@@ -307,13 +308,13 @@ def plot_loss_curves(
         ax.set_xlabel("training step")
         ax.set_ylabel(f"loss ({UNITS})")
         ax.grid(alpha=0.3, which="both", linewidth=0.5)
-    band = "a new run's loss" if observation else "the mean curve"
+    described = "a new run's loss" if band == "new-run" else "the mean curve"
     shown = frame["run"].isin([str(m) for m in pred["mixture"].values]).any()
     parts = [f"dots: observed{note}"] if shown else [note.strip()] if note else []
     parts.append("dotted: last observed step")
     if vocab_size is not None:
         parts.append(f"grey: ln({vocab_size}) = {np.log(vocab_size):.2f}, a uniform guess")
-    fig.suptitle(f"Predicted loss: median curve and {prob:.0%} band (dashed edges) of {band}\n"
+    fig.suptitle(f"Predicted loss: median curve and {prob:.0%} band (dashed edges) of {described}\n"
                  + "; ".join(parts))
     handles, labels = axes[0].get_legend_handles_labels()
     # Centred on the right: the two-line title above spans the legend's column too.
@@ -336,7 +337,7 @@ def plot_predicted_vs_observed(
     post: Posterior,
     observations: Observations | None = None,
     prob: float = 0.9,
-    observation: bool = True,
+    band: str = "new-run",
     *,
     seed: int = 0,
     path: str | os.PathLike[str] | None = None,
@@ -356,11 +357,11 @@ def plot_predicted_vs_observed(
         Default: the observations the law was fitted to (in-sample).
     prob : float
         Probability mass of the intervals.
-    observation : bool
-        True: intervals for an observed loss (run effect and residual noise included), the ones
-        that should cover the points. False: intervals of the mean curve.
+    band : {"new-run", "mean"}
+        ``"new-run"``: intervals for an observed loss (run effect and residual noise included),
+        the ones that should cover the points. ``"mean"``: intervals of the mean curve.
     seed : int
-        Seeds the noise draws of ``observation``.
+        Seeds the noise draws of the new-run band.
     path : path-like, optional
         Also write the figure here.
 
@@ -387,7 +388,7 @@ def plot_predicted_vs_observed(
         lacking = [s for s in post.sources if s not in obs.domains]
         raise BimixInputError(f"the observations give no proportion for training domain(s) "
                               f"{', '.join(lacking)}", path=obs.source)
-    pred = predictive(post, mixtures, obs.steps, prob=prob, observation=observation, seed=seed)
+    pred = predictive(post, mixtures, obs.steps, prob=prob, band=band, seed=seed)
     at = {k: xr.DataArray(rows[k].to_numpy(), dims="row") for k in ("run", "domain")}
     at["step"] = xr.DataArray(rows["step"].to_numpy(dtype=int), dims="row")
     cell = pred[["median", "lower", "upper"]].sel(mixture=at["run"], domain=at["domain"],

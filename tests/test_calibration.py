@@ -119,11 +119,11 @@ def test_heldout_intervals_cover_near_nominal(estimator):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cov = coverage(_observations(), held, n_worlds=3, estimator=estimator, seed=5)
-    assert set(cov["kind"]) == {"mean", "observation", "parameters"}
+    assert set(cov["kind"]) == {"mean", "new-run", "parameters"}
     assert (cov.loc[cov["kind"] != "parameters", "n"] == 6 * 2 * 4).all()
     assert (cov.loc[cov["kind"] == "parameters", "n"] == 6 * 2).all()
     mean = cov.groupby(["kind", "prob"])["covered"].mean()
     # 3 worlds x 48 correlated points: lenient bands around 50 % and 90 %.
-    for kind in ("mean", "observation", "parameters"):
+    for kind in ("mean", "new-run", "parameters"):
         assert 0.2 <= mean[(kind, 0.5)] <= 0.8
         assert mean[(kind, 0.9)] >= 0.7

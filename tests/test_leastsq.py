@@ -86,7 +86,7 @@ def test_to_posterior_round_trips_and_predicts(fitted, simulated, tmp_path):
     assert back.s_ref == pytest.approx(S_REF)
     np.testing.assert_allclose(back.draws["alpha"].values, post.draws["alpha"].values)
     mix = _mixtures(0).iloc[:2]
-    pred = back.predict(mix, [1000, 20000])
+    pred = back.predict(mix, [1000, 20000], band="mean")
     want = laws.loss(mix["code"].to_numpy()[:, None] + fitted.coefficients_.loc["code", "eps"],
                      np.array([1000.0, 20000.0]),
                      **fitted.coefficients_.loc["code", ["log_c", "alpha", "u", "beta"]],

@@ -152,7 +152,7 @@ def test_fit_recovers_coefficients(problem, fitted):
 def test_zero_proportion_rows_fit_and_predict_finite(problem, fitted):
     obs, _, _ = problem
     assert (obs.mixtures() == 0).any().any()
-    pred = fitted.posterior_.predict(obs.mixtures().iloc[:2], steps=[100, 5000])
+    pred = fitted.posterior_.predict(obs.mixtures().iloc[:2], steps=[100, 5000], band="mean")
     assert np.isfinite(pred["loss_draws"]).all()
     eps = fitted.posterior_.draws["eps"]
     assert float(eps.max()) < 0.1
@@ -364,7 +364,7 @@ def test_a_law_registered_in_one_module_fits_predicts_optimizes_and_suggests(pro
     post = Posterior.load(tmp_path / "power.nc")
     assert set(post.draws.data_vars) >= {"a", "alpha", "beta", "eps", "sigma", "sigma_run"}
     mix = obs.mixtures().iloc[:2]
-    pred = post.predict(mix, [400, 1600], observation=True)
+    pred = post.predict(mix, [400, 1600], band="new-run")
     assert bool((pred["mean"].sel(step=1600) < pred["mean"].sel(step=400)).all())
     # The surface's gradient comes from the law's derivative: check it by finite differences.
     surface = LossSurface(post, 1600)

@@ -94,14 +94,14 @@ def point_posterior(observations) -> Posterior:
 # ------------------------------------------------------------------------------ prediction
 def test_predictive_gives_a_one_draw_fit_noise_bands_of_the_right_width(point_posterior):
     mix = pd.DataFrame([[0.25] * 4], columns=DOMAINS, index=["even"])
-    pred = plots.predictive(point_posterior, mix, [1000], prob=0.9, observation=True)
+    pred = plots.predictive(point_posterior, mix, [1000], prob=0.9, band="new-run")
     assert pred.sizes["sample"] >= plots.PLOT_SAMPLES
-    curve = point_posterior.predict(mix, [1000])["median"]
+    curve = point_posterior.predict(mix, [1000], band="mean")["median"]
     # Log-loss noise is normal with sd sqrt(0.01^2 + 0.02^2): the 90% band spans +-1.645 sd.
     sd = np.hypot(0.01, 0.02)
     np.testing.assert_allclose(np.log(pred["upper"] / curve), 1.645 * sd, rtol=0.1)
     np.testing.assert_allclose(np.log(curve / pred["lower"]), 1.645 * sd, rtol=0.1)
-    same = plots.predictive(point_posterior, mix, [1000], observation=False)
+    same = plots.predictive(point_posterior, mix, [1000], band="mean")
     assert same.sizes["sample"] == 1
 
 
@@ -170,14 +170,14 @@ def test_most_distinct_skips_near_duplicates():
 
 def test_loss_curves_for_given_mixtures_steps_and_domains(posterior):
     mix = pd.DataFrame([[0.25] * 4, [0.7, 0.1, 0.1, 0.1]], columns=DOMAINS, index=["even", "web"])
-    fig = plots.plot_loss_curves(posterior, mix, steps=[100, 1000, 10000], observation=False,
+    fig = plots.plot_loss_curves(posterior, mix, steps=[100, 1000, 10000], band="mean",
                                  domains=["code"])
     (ax,) = fig.axes
     curves = _medians(ax)
     assert [line.get_label() for line in curves] == ["even", "web"]
     fills = [c for c in ax.collections if isinstance(c, PolyCollection)]
     assert len(fills) == 2  # few mixtures: the bands are filled too
-    expected = posterior.predict(mix, [100, 1000, 10000])["median"].sel(domain="code")
+    expected = posterior.predict(mix, [100, 1000, 10000], band="mean")["median"].sel(domain="code")
     np.testing.assert_allclose(curves[1].get_ydata(), expected.sel(mixture="web"))
     assert "mean curve" in fig.get_suptitle()
     with pytest.raises(BimixInputError, match="unknown domain"):
@@ -274,7 +274,7 @@ def test_simplex_map_of_symmetric_domains_peaks_at_the_centre(symmetric_posterio
     np.testing.assert_allclose(best, 1 / 3)
     assert ref.name in symmetric_posterior.observations.runs
     # One draw: every mixture better than the reference has probability 1, the rest 0.
-    ref_loss = symmetric_posterior.predict(ref.to_frame().T, [1000])["mean"].mean().item()
+    ref_loss = symmetric_posterior.predict(ref.to_frame().T, [1000], band="mean")["mean"].mean().item()
     np.testing.assert_array_equal(grid["prob_improvement"],
                                   (grid["expected_loss"] < ref_loss).astype(float))
 

@@ -71,7 +71,7 @@ def test_save_load_round_trip_predicts_the_same(posterior, observations, tmp_pat
 def test_point_posterior_reproduces_the_law(observations):
     draws = _draws(1, np.random.default_rng(0)).isel(chain=[0])
     post = Posterior.from_draws(draws, observations, spec=ModelSpec(law="bimix"), method="leastsq", s_ref=200)
-    pred = post.predict(observations.mixtures(), [100, 200, 400])
+    pred = post.predict(observations.mixtures(), [100, 200, 400], band="mean")
     frame = observations.frame
     for _, row in frame.iterrows():
         got = pred["mean"].sel(mixture=row["run"], domain=row["domain"], step=row["step"]).item()
@@ -80,8 +80,8 @@ def test_point_posterior_reproduces_the_law(observations):
 
 def test_intervals_are_ordered_and_observation_bands_are_wider(posterior, observations):
     mix = observations.mixtures()
-    mean_pred = posterior.predict(mix, [300], prob=0.9)
-    obs_pred = posterior.predict(mix, [300], prob=0.9, observation=True)
+    mean_pred = posterior.predict(mix, [300], prob=0.9, band="mean")
+    obs_pred = posterior.predict(mix, [300], prob=0.9, band="new-run")
     assert (mean_pred["lower"] <= mean_pred["median"]).all()
     assert (mean_pred["median"] <= mean_pred["upper"]).all()
     width = lambda p: (p["upper"] - p["lower"]).mean().item()  # noqa: E731
@@ -97,8 +97,8 @@ def test_transfer_lowers_loss_of_an_untrained_domain(observations):
                                  spec=ModelSpec(law="transfer"),
                                  method="t", s_ref=200)
     mix = pd.DataFrame({"web": [1.0], "code": [0.0], "math": [0.0]}, index=["only-web"])
-    a = plain.predict(mix, [200])["mean"].sel(domain="math").item()
-    b = moved.predict(mix, [200])["mean"].sel(domain="math").item()
+    a = plain.predict(mix, [200], band="mean")["mean"].sel(domain="math").item()
+    b = moved.predict(mix, [200], band="mean")["mean"].sel(domain="math").item()
     assert np.isfinite(a) and b < a
 
 
@@ -154,7 +154,7 @@ def test_predict_rejects_mixtures_with_unknown_or_missing_domains(posterior):
 def test_a_point_fit_still_gets_an_observation_band(observations):
     draws = _draws(1, np.random.default_rng(0)).isel(chain=[0])
     post = Posterior.from_draws(draws, observations, spec=ModelSpec(law="bimix"), method="leastsq", s_ref=200)
-    pred = post.predict(observations.mixtures(), [200], prob=0.9, observation=True)
+    pred = post.predict(observations.mixtures(), [200], prob=0.9, band="new-run")
     width = (pred["upper"] - pred["lower"]) / pred["median"]
     # 90% of N(0, sqrt(0.05^2 + 0.02^2)) in log space: about 2 * 1.645 * 0.054 = 0.18 wide.
     assert float(width.mean()) == pytest.approx(0.18, rel=0.15)
