@@ -200,6 +200,8 @@ def fit(
             warnings.simplefilter("ignore", UntrustworthyFitWarning)
             posterior = estimator.fit(obs).posterior_
         console.print(summary_text(estimator.diagnostics_, options="fit"))
+        if estimator.selection_ is not None:
+            console.print(estimator.selection_.summary(), highlight=False)
     from bimix_bayes.report import paper_coefficients, paper_table, s_ref_note
 
     posterior.save(out_path)
@@ -210,6 +212,44 @@ def fit(
     out.print(table.to_string())
     out.print(s_ref_note(posterior))
     out.print(f"wrote {out_path} ({method}, law {law}, {len(posterior.domains)} domains)")
+
+
+@app.command()
+def compare(
+    observations: Annotated[Path, typer.Argument(help="Tidy observations CSV.")],
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="Also write the comparison table (CSV, one row per law).")] = None,
+    law: Annotated[list[str] | None, typer.Option(
+        help="A law to compare (repeatable; simplest first; default: the laws --law auto "
+             "chooses among).")] = None,
+    folds: Annotated[int, typer.Option(help="Folds of held-out mixtures.")] = 5,
+    noise: Annotated[Noise, typer.Option(help="Noise model of every fit.")] = "normal",
+    seed: Annotated[int, typer.Option(help="Seeds the folds and the refits.")] = 0,
+) -> None:
+    """Compare laws on held-out mixtures (grouped cross-validation) without producing a fit.
+
+    Every law is refitted once per fold with that fold's mixtures held out, and scored on them:
+    the log predictive density of each held-out curve, the MRE of the posterior-mean loss and the
+    coverage of the 90% new-run band. The choice is what `bimix fit --law auto` would make.
+
+    Example: bimix compare obs.csv --out laws.csv
+    """
+    from bimix_bayes._io import write_csv
+    from bimix_bayes.comparison import select_law  # PyMC: not needed by --help
+    from bimix_bayes.model import AUTO_LAWS
+
+    check_outputs(files={"--out": out_path}, inputs={"OBSERVATIONS": observations})
+    if folds < 2:
+        raise BimixInputError(f"--folds must be at least 2, got {folds}")
+    obs = Observations.read_csv(observations)
+    selection = select_law(obs, laws=law or AUTO_LAWS, noise=noise, folds=folds, seed=seed,
+                           progress=console.print)
+    out.print(selection.summary(), highlight=False)
+    if out_path is not None:
+        write_csv(selection.table.reset_index(), out_path, index=False, float_format="%.6g",
+                  units="elpd and its SEs in nats (log density of held-out log-loss curves); "
+                        "mre as a fraction of the loss; coverage of the new-run band")
+        out.print(f"wrote {out_path}")
 
 
 @app.command()

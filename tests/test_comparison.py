@@ -83,3 +83,15 @@ def test_too_few_mixtures_choose_the_simplest_law_without_refits():
         select_law(obs, laws=["bimix", "nope"])
     with pytest.raises(BimixInputError, match="mask is data"):
         select_law(_observations(n_runs=8), noise="student")
+
+
+@pytest.mark.slow
+def test_cli_compare_prints_and_writes_the_table(cli, tmp_path):
+    obs = _observations(n_runs=8)
+    obs.to_csv(tmp_path / "obs.csv")
+    done = cli("compare", tmp_path / "obs.csv", "--folds", "4", "--out", tmp_path / "laws.csv")
+    assert done.code == 0, done.err
+    table = pd.read_csv(tmp_path / "laws.csv", comment="#")
+    assert list(table["law"]) == ["bimix", "transfer"] and "elpd" in table
+    assert "held-out mixtures (4-fold" in done.out and "law: " in done.out
+    cli("compare", tmp_path / "obs.csv", "--folds", "1").assert_user_error("--folds must be")
