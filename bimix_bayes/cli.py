@@ -45,6 +45,7 @@ Law = Literal[("auto", *laws.names())]
 Noise = Literal[tuple(noise.names())]
 Sampler = Literal[spec.METHODS]
 Band = Literal["new-run", "mean"]
+LogFormat = Literal[importers.FORMATS]
 #: typer takes no list of Literals: entropy --kind lists its choices in its metavar instead.
 ENTROPY_KINDS = ("shannon", "conditional", "joint", "von-neumann")
 Split = Literal["train", "val"]
@@ -91,7 +92,7 @@ def validate(
 
 @app.command("import")
 def import_(
-    fmt: Annotated[str, typer.Argument(
+    fmt: Annotated[LogFormat, typer.Argument(
         metavar="FORMAT", help="tensorboard, wandb, hf or jsonl.")],
     paths: Annotated[list[Path], typer.Argument(
         help="Log files or folders: TensorBoard event files or log dirs; W&B history exports "

@@ -66,7 +66,7 @@ def test_fit_errors_leave_nothing_behind(tmp_path, cli):
         "--out", out / "f.nc").assert_user_error("bimix law only")
     cli("fit", OBS, "--method", "magic", "--out", out / "f.nc").assert_user_error(
         "Invalid value for '--method': 'magic' is not one of 'bayes', 'leastsq'",
-        "see `bimix fit --help`")
+        "see bimix fit --help")
     cli("fit", OBS, "--method", "leastsq").assert_user_error("Missing option '--out'")
     cli("fit", tmp_path / "none.csv", "--out", out / "f.nc").assert_user_error("file not found")
     cli("fit", OBS, "--target-accept", "1.5", "--no-progress", "--out",
@@ -83,8 +83,9 @@ def test_predict_writes_the_prediction_table(fitted, tmp_path, cli):
     assert pred_path.read_text().startswith("# units: mean, median, lower and upper in nats per token")
     pred = pd.read_csv(pred_path, comment="#")
     assert list(pred.columns) == ["mixture", "domain", "step", "mean", "median", "lower", "upper",
-                                  "prob"]
+                                  "prob", "band"]
     assert len(pred) == 4 * 4 * 2 and (pred["prob"] == 0.8).all()
+    assert (pred["band"] == "new-run").all()  # the default: what a new training run reports
     # More training lowers the loss; leaving code out raises code's loss.
     wide = pred.pivot_table(index=["mixture", "domain"], columns="step", values="mean")
     assert (wide[20000] < wide[5000]).all()
