@@ -127,7 +127,8 @@ def test_tensorboard_errors(tb_logdir, tmp_path, cli):
     only_web = write_mix(tmp_path / "web.csv", {"a": {"web": 1.0}})
     cli("import", "tensorboard", tb_logdir / "a", "--mixtures", only_web,
         "--out", out).assert_user_error("'eval/code/loss' is domain 'code'", "does not list")
-    cli("import", "parquet", tb_logdir, "--out", out).assert_user_error("'parquet' is not one of 'tensorboard'")
+    cli("import", "parquet", tb_logdir, "--out", out).assert_user_error(
+        "'parquet' is not one of 'tensorboard'")
     assert not out.exists()
 
 
