@@ -1,4 +1,4 @@
-"""Accuracy and band coverage of the Bayesian BiMix fit on the Data Mixing Laws 3-domain Pile runs.
+"""Accuracy and band coverage of the Bayesian BiMix fit on the Data Mixing Laws Pile runs (3Mix and 2Mix).
 
 Same split as benchmarks/leastsq_mixinglaws.py (benchmarks/mixinglaws_split.py: leave one mixture
 out, fit the others on checkpoints 1000-30000; predict the held-out mixture at every checkpoint
@@ -114,7 +114,7 @@ def main() -> None:
     result = table(rows)
     print(result.to_string(index=False))
     held = result[(result["target"] == "held-out mixture") & (result["domain"] == "all")]
-    text = f"""# Bayesian BiMix vs least squares on the Data Mixing Laws 3-domain Pile runs
+    text = f"""# Bayesian BiMix vs least squares on the Data Mixing Laws Pile runs (3Mix and 2Mix)
 
 {clock.header(f" for {len(fold_table)} folds (both methods)")}
 - Bayesian fit: law `{args.law}`, normal noise, default priors, nutpie {args.chains} chains x

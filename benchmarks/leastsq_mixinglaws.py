@@ -1,4 +1,4 @@
-"""Accuracy of the paper's least-squares BiMix fit on the Data Mixing Laws 3-domain Pile runs.
+"""Accuracy of the paper's least-squares BiMix fit on the Data Mixing Laws Pile runs (3Mix and 2Mix).
 
 For each fold of :mod:`mixinglaws_split` (leave one mixture out, fit the others up to step 30000)
 the law is fitted by :class:`bimix_bayes.leastsq.LeastSquaresFit` and scored by the paper's
@@ -88,7 +88,7 @@ def main() -> None:
     print(result.to_string(index=False))
     load = os.getloadavg()
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    text = f"""# Least-squares BiMix on the Data Mixing Laws 3-domain Pile runs
+    text = f"""# Least-squares BiMix on the Data Mixing Laws Pile runs (3Mix and 2Mix)
 
 - command: `{command}`
 - date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC

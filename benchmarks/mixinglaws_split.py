@@ -1,7 +1,8 @@
 """The held-out split of the least-squares and Bayesian mixinglaws benchmarks (one definition).
 
 The Data Mixing Laws 3-domain Pile runs (Github, Books3, Pile-CC) at 70M (3 mixtures) and 160M
-(6 mixtures), 500 to 60000 steps. Each fold holds one mixture out (leave-one-mixture-out) and fits
+(6 mixtures), 500 to 60000 steps, and the 2-domain runs (Github, Pile-CC) at 70M and 160M (5
+mixtures each, 10000 to 30000 steps). Each fold holds one mixture out (leave-one-mixture-out) and fits
 the others on their checkpoints up to ``MAX_FIT_STEP``; it then predicts the held-out mixture at
 every checkpoint and the fitted mixtures' checkpoints after ``MAX_FIT_STEP`` (extrapolation in
 steps). Checkpoints before ``MIN_STEP`` (learning-rate warm-up) are left out of everything.
@@ -24,7 +25,8 @@ from bimix_bayes.loaders import load_mixinglaws
 from bimix_bayes.metrics import Split, heldout_split
 from bimix_bayes.observations import Observations
 
-SETTINGS = {"3Mix-70M": "3Mix/70M.txt", "3Mix-160M": "3Mix/160M.txt"}
+SETTINGS = {"3Mix-70M": "3Mix/70M.txt", "3Mix-160M": "3Mix/160M.txt",
+            "2Mix-70M": "2Mix/70M.txt", "2Mix-160M": "2Mix/160M.txt"}
 MIN_STEP = 1000
 MAX_FIT_STEP = 30000
 
