@@ -67,6 +67,8 @@ def run(data_dir: Path, law: str, draws: int, tune: int, chains: int, say,
         d = post.diagnostics
         for target, part in (("held-out mixture", split.heldout_runs),
                              (f"fitted mixtures, steps > {MAX_FIT_STEP}", split.later_steps)):
+            if part is None:  # 2Mix ends at MAX_FIT_STEP: no later checkpoints to predict
+                continue
             for method, p in (("leastsq", ls), ("bayes", post)):
                 rows = fold_rows(p, part, method)
                 rows["setting"], rows["heldout"], rows["target"] = setting, heldout, target
