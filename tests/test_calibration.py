@@ -11,9 +11,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 import xarray as xr
+from tiny_design import COEF, DOMAINS, S_REF
+from tiny_design import mixtures as _mixtures
+from tiny_design import observations as _observations
 
 from bimix_bayes.calibration import (
     coverage,
@@ -24,25 +26,7 @@ from bimix_bayes.calibration import (
 )
 from bimix_bayes.model import BayesianBiMix
 from bimix_bayes.posterior import Posterior
-from bimix_bayes.simulate import simulate_observations
 from bimix_bayes.spec import ModelSpec
-
-DOMAINS = ["web", "code"]
-COEF = pd.DataFrame({"log_c": [1.0, 0.7], "alpha": [0.06, 0.12], "u": [-0.8, -1.0],
-                     "beta": [0.5, 0.4], "eps": [1e-3, 1e-3]}, index=DOMAINS)
-STEPS = [100, 300, 1000, 3000]
-S_REF = float(np.exp(np.mean(np.log(STEPS))))
-
-
-def _mixtures(n: int, seed: int, prefix: str) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    mix = rng.dirichlet(np.ones(len(DOMAINS)) * 2, size=n)
-    return pd.DataFrame(mix, columns=DOMAINS, index=[f"{prefix}{i}" for i in range(n)])
-
-
-def _observations(n_runs: int = 6, seed: int = 0, noise: float = 0.01):
-    return simulate_observations(COEF, _mixtures(n_runs, seed, "r"), STEPS, s_ref=S_REF,
-                                 noise_sd=noise, run_sd=noise, seed=seed + 1)
 
 
 @pytest.fixture(scope="session")

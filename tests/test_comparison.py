@@ -7,29 +7,15 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_design import COEF, S_REF, STEPS
+from tiny_design import mixtures as _mixtures
+from tiny_design import observations as _observations
 
 from bimix_bayes.comparison import LawSelection, compare_laws, select_law
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.model import BayesianBiMix
 from bimix_bayes.posterior import Posterior
 from bimix_bayes.simulate import simulate_observations
-
-DOMAINS = ["web", "code"]
-COEF = pd.DataFrame({"log_c": [1.0, 0.7], "alpha": [0.06, 0.12], "u": [-0.8, -1.0],
-                     "beta": [0.5, 0.4], "eps": [1e-3, 1e-3]}, index=DOMAINS)
-STEPS = [100, 300, 1000, 3000]
-S_REF = float(np.exp(np.mean(np.log(STEPS))))
-
-
-def _mixtures(n: int, seed: int, prefix: str) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    mix = rng.dirichlet(np.ones(len(DOMAINS)) * 2, size=n)
-    return pd.DataFrame(mix, columns=DOMAINS, index=[f"{prefix}{i}" for i in range(n)])
-
-
-def _observations(n_runs: int = 6, seed: int = 0, noise: float = 0.01):
-    return simulate_observations(COEF, _mixtures(n_runs, seed, "r"), STEPS, s_ref=S_REF,
-                                 noise_sd=noise, run_sd=noise, seed=seed + 1)
 
 
 @pytest.mark.slow
