@@ -130,8 +130,8 @@ def build_model(observations: Observations | Design, spec: ModelSpec | None = No
     d = observations if isinstance(observations, Design) else Design.from_observations(observations)
     shared = [k for k in DATA if k != "mask" or noise.mask_is_data]
     with pm.Model(coords=d.coords) as model:
-        # Static shapes: without them numba compiles shape-generic loops, and a fit samples about
-        # twice as slowly (benchmarks/results/side_by_side.md).
+        # Static shapes, as constants would have: one profiled fit sampled about twice as slowly
+        # without them (shape-generic compiled loops).
         data = dataclasses.replace(
             d, log_loss=pm.Data(OBSERVED, d.log_loss, dims=("run", "domain", "step"),
                                 shape=d.log_loss.shape),

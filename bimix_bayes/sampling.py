@@ -6,8 +6,8 @@ one cache keyed by the model spec and the design (shapes, steps, mixtures; the m
 cells too where the noise model fixes it): the observed losses and the mask are shared variables,
 so a refit of the same design with new losses (SBC) or with some runs masked out (cross-validation
 folds) swaps data instead of compiling again (compilation is most of a fit's wall time). The
-mixtures stay constants: as shared variables they made a fit compile about 1.6x and sample about
-2x slower (benchmarks/results/side_by_side.md). A NUTS fit that diverges is
+mixtures stay constants: with them as shared variables (and no static shapes) one profiled fit of
+the reference workload compiled about 1.6x and sampled about 2x slower. A NUTS fit that diverges is
 resampled once at the retry target acceptance rate and the attempt with fewer divergences is kept.
 
 Examples
