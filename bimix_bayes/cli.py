@@ -23,7 +23,7 @@ from bimix_bayes.corpus import Corpus, build_embedded_corpus, build_full_corpus
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.mixtures import read_mixtures, write_mixtures
 from bimix_bayes.observations import Observations
-from bimix_bayes.posterior import Posterior, write_predictions
+from bimix_bayes.posterior import BANDS, Posterior, write_predictions
 from bimix_bayes.study import Study
 from bimix_bayes.trainer.preset import preset_names
 
@@ -44,7 +44,7 @@ Method = Literal["bayes", "leastsq"]
 Law = Literal[("auto", *laws.names())]
 Noise = Literal[tuple(noise.names())]
 Sampler = Literal[spec.METHODS]
-Band = Literal["new-run", "mean"]
+Band = Literal[BANDS]
 LogFormat = Literal[importers.FORMATS]
 #: typer takes no list of Literals: entropy --kind lists its choices in its metavar instead.
 ENTROPY_KINDS = ("shannon", "conditional", "joint", "von-neumann")
