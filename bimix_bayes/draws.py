@@ -51,7 +51,7 @@ class Draws:
     s_ref : float
         Reference step of the law.
     domains, sources : tuple of str
-        Evaluated domains and training domains.
+        Evaluated domains and training domains (a domain may be one, the other or both).
     """
 
     law: Law
@@ -64,8 +64,9 @@ class Draws:
     own_index: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "own_index",
-                           np.array([self.sources.index(d) for d in self.domains], dtype=int))
+        # -1 marks a target domain (evaluated, not a training domain): its own share is 0.
+        object.__setattr__(self, "own_index", np.array(
+            [self.sources.index(d) if d in self.sources else -1 for d in self.domains], dtype=int))
 
     @classmethod
     def from_dataset(cls, posterior: xr.Dataset, law: Law, noise: Noise, s_ref: float,
@@ -90,7 +91,8 @@ class Draws:
     def own_onehot(self) -> np.ndarray:
         """``(domain, source)``: 1 where the source is the domain itself."""
         onehot = np.zeros((len(self.domains), len(self.sources)))
-        onehot[np.arange(len(self.domains)), self.own_index] = 1.0
+        trained = self.own_index >= 0
+        onehot[np.flatnonzero(trained), self.own_index[trained]] = 1.0
         return onehot
 
     def take(self, idx: np.ndarray) -> Draws:
@@ -106,8 +108,10 @@ class Draws:
         return self.take(keep)
 
     def own(self, mixtures: np.ndarray) -> np.ndarray:
-        """Each evaluated domain's own share: ``(..., source)`` -> ``(..., domain)``."""
-        return np.asarray(mixtures, float)[..., self.own_index]
+        """Each evaluated domain's own share: ``(..., source)`` -> ``(..., domain)``; 0 for a
+        target domain."""
+        mixtures = np.asarray(mixtures, float)
+        return np.where(self.own_index >= 0, mixtures[..., self.own_index], 0.0)
 
     def log_loss(self, mixtures: np.ndarray, steps: Sequence[float]) -> np.ndarray:
         """Mean-curve log-loss of every draw: ``(sample, mixture, step, domain)``.

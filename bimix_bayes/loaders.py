@@ -171,10 +171,11 @@ def load_mixinglaws(
         Validation-domain name -> training-domain name, for names that do not match by spelling
         (matching ignores case and punctuation, so ``Pile-CC`` is ``PileCC``). A matched domain
         takes the validation file's spelling.
-    unmatched : {"error", "drop"}
+    unmatched : {"error", "drop", "target"}
         What to do with validation domains that are no training domain (the 5-domain and
-        RedPajama runs are evaluated on 22 Pile domains): the law needs each evaluated domain's
-        own proportion, so they cannot be kept.
+        RedPajama runs are evaluated on 22 Pile domains): raise, drop them, or keep them as
+        **target** domains (proportion 0 in every run; a law with cross-domain terms, such as
+        ``transfer``, predicts them from the training domains' shares).
     last_step : int, optional
         Some runs also have a checkpoint named ``last``. Default: drop those lines (in the
         published files they repeat the highest numbered checkpoint, with one run disagreeing);
@@ -192,8 +193,8 @@ def load_mixinglaws(
     ['Github', 'Books3', 'Pile-CC']
     """
     path = Path(path)
-    if unmatched not in ("error", "drop"):
-        raise BimixInputError(f"unmatched must be 'error' or 'drop', got {unmatched!r}")
+    if unmatched not in ("error", "drop", "target"):
+        raise BimixInputError(f"unmatched must be 'error', 'drop' or 'target', got {unmatched!r}")
     if not path.is_file():
         raise BimixInputError("file not found", path=path)
     try:
@@ -264,22 +265,26 @@ def load_mixinglaws(
     if lost and unmatched == "error":
         raise BimixInputError(
             f"validation domain(s) {', '.join(lost)} match no training domain "
-            f"({', '.join(names)}); map them with validation={{...}} or drop them with "
-            "unmatched='drop'", path=path)
+            f"({', '.join(names)}); map them with validation={{...}}, keep them as targets "
+            "with unmatched='target' or drop them with unmatched='drop'", path=path)
     # A matched training domain takes its validation spelling (``PileCC`` -> ``Pile-CC``).
     spelling = {t: v for v, t in vmap.items() if t is not None}
     final = [spelling.get(n, n) for n in names]
 
     rows = []
-    losses = {(run, vmap[v]): [] for run, v, _ in records if vmap[v] is not None}
+    targets = lost if unmatched == "target" else []
+    # A target keeps its own name and gets proportion 0 in every run.
+    vmap.update({t: t for t in targets})
+    losses: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for (run, v, step), (loss, _) in records.items():
         if vmap[v] is not None:
-            losses[(run, vmap[v])].append((step, loss))
+            losses.setdefault((run, vmap[v]), []).append((step, loss))
     for run, (props, _, _) in runs.items():
-        for name, shown, prop in zip(names, final, props, strict=True):
+        for name, shown, prop in [*zip(names, final, props, strict=True),
+                                  *((t, t, 0.0) for t in targets)]:
             evaluated = sorted(losses.get((run, name), []))
             rows.extend((run, shown, float(prop), s, loss) for s, loss in evaluated)
-            if not evaluated:
+            if not evaluated and name not in targets:
                 rows.append((run, shown, float(prop), None, None))
     frame = pd.DataFrame(rows, columns=["run", "domain", "proportion", "step", "loss"])
     return Observations.from_frame(frame, source=str(path))

@@ -68,6 +68,7 @@ class Design:
     centre : array (domain,)
         Mean log of each domain's non-zero proportions.
     coords : dict
+        ``run``, ``domain`` (evaluated), ``source`` (training domains), ``step``.
     """
 
     log_loss: np.ndarray
@@ -78,12 +79,28 @@ class Design:
     s_ref: float
     centre: np.ndarray
     coords: dict[str, list[Any]] = field(default_factory=dict)
+    #: Most observed points on one (run, domain) curve. A field, not derived from ``mask``: a
+    #: fold that masks runs out keeps the structure (and the compiled model) of the whole design.
+    points_per_curve: int = 2
+
+    @property
+    def has_step_axis(self) -> bool:
+        """Whether the losses span more than one step: with one step a law's step term is not
+        identified, and the law samples its reduced form (see :meth:`bimix_bayes.laws.Law.build`)."""
+        return len(self.steps) > 1
+
+    @property
+    def has_curves(self) -> bool:
+        """Whether some (run, domain) curve has more than one observed point: with one point per
+        curve the run offset and the residual are one scatter, and the noise model samples one
+        scale (see :meth:`bimix_bayes.noise.Noise.build`)."""
+        return self.points_per_curve > 1
 
     @classmethod
     def from_observations(cls, observations: Observations) -> Design:
         ds = observations.to_dataset()
         domains = observations.evaluated_domains
-        sources = observations.domains
+        sources = observations.sources
         loss = ds["loss"].sel(domain=domains).to_numpy().astype(float)
         mask = np.isfinite(loss)
         own = ds["proportion"].sel(domain=domains).to_numpy().astype(float)
@@ -101,6 +118,7 @@ class Design:
             steps=steps,
             s_ref=float(np.exp(np.mean(np.log(steps)))),
             centre=centre,
+            points_per_curve=int(mask.sum(axis=-1).max()),
             coords={"run": list(observations.runs), "domain": list(domains),
                     "source": list(sources), "step": [int(s) for s in steps]},
         )

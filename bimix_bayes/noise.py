@@ -78,6 +78,12 @@ class Noise(ABC):
             ``log_loss`` (the observed values, a shared variable) and ``mask`` (1 where
             observed; a shared variable when :attr:`mask_is_data`).
         priors : Noise.Priors
+
+        Notes
+        -----
+        Where every curve has one observed point (``design.has_curves`` false: one evaluation
+        step), the run offset is not identified apart from the residual; a noise model then
+        samples one scale of the whole scatter and fixes ``sigma_run`` at 0.
         """
 
     @abstractmethod
@@ -103,13 +109,19 @@ class NormalPriors:
     log_sigma_run: tuple[float, float] = (float(np.log(0.015)), 1.0)
 
 
-def _scales(priors: NormalPriors) -> tuple[Any, Any]:
+def _scales(priors: NormalPriors, design: Any) -> tuple[Any, Any]:
     import pymc as pm
+    import pytensor.tensor as pt
 
     # Not pooled: each scale is pinned by hundreds of points (runs), and equal scales across
     # domains would push a pooling scale into the funnel at zero.
-    return (pm.LogNormal("sigma", *priors.log_sigma, dims="domain"),
-            pm.LogNormal("sigma_run", *priors.log_sigma_run, dims="domain"))
+    sigma = pm.LogNormal("sigma", *priors.log_sigma, dims="domain")
+    if not design.has_curves:
+        # One point per curve: run offset and residual are one scatter, and two scales of it
+        # would be a ridge. ``sigma`` is then the whole scatter of a run's loss.
+        return sigma, pm.Deterministic("sigma_run", pt.zeros(len(design.coords["domain"])),
+                                       dims="domain")
+    return sigma, pm.LogNormal("sigma_run", *priors.log_sigma_run, dims="domain")
 
 
 def normal_curve_logp(n: Any, total: Any, squares: Any, sigma: Any, sigma_run: Any,
@@ -143,7 +155,7 @@ class Normal(Noise):
     def build(self, mu: Any, design: Any, priors: NormalPriors) -> None:
         import pymc as pm
 
-        sigma, sigma_run = _scales(priors)
+        sigma, sigma_run = _scales(priors, design)
 
         def logp(value, mu, sigma, sigma_run, mask):  # noqa: ANN001, ANN202 (PyMC's signature)
             e = (value - mu) * mask
@@ -204,14 +216,16 @@ class Student(Noise):
     def build(self, mu: Any, design: Any, priors: StudentPriors) -> None:
         import pymc as pm
 
-        sigma, sigma_run = _scales(priors)
+        sigma, sigma_run = _scales(priors, design)
         nu = pm.Gamma("nu", *priors.nu)
-        offset = pm.Normal("run_offset", 0.0, 1.0, dims=("run", "domain"))
         # The Student-t model observes only the observed cells (C order of run, domain, step),
         # so the mask is part of its structure, not of its data.
         run_i, dom_i, step_i = np.nonzero(design.mask)
         pm.modelcontext(None).add_coord("obs", np.arange(len(run_i)))
-        centre = mu[run_i, dom_i, step_i] + offset[run_i, dom_i] * sigma_run[dom_i]
+        centre = mu[run_i, dom_i, step_i]
+        if design.has_curves:
+            offset = pm.Normal("run_offset", 0.0, 1.0, dims=("run", "domain"))
+            centre = centre + offset[run_i, dom_i] * sigma_run[dom_i]
         pm.StudentT(OBSERVED_NAME, nu=nu, mu=centre, sigma=sigma[dom_i],
                     observed=design.log_loss[run_i, dom_i, step_i], dims="obs")
 
@@ -229,21 +243,27 @@ class Student(Noise):
         x, w = np.polynomial.hermite.hermgauss(self.QUADRATURE_NODES)
         sigma, sigma_run, nu = (np.asarray(params[k], float) for k in ("sigma", "sigma_run", "nu"))
         mask = np.broadcast_to(mask, resid.shape)
+        if not np.any(sigma_run > 0):  # the reduced form (one point per curve): no offset
+            return (self._log_t(resid, sigma, nu) * mask).sum(axis=-2)
         n = mask.sum(axis=-2, keepdims=True)
         var, var_run = sigma**2, sigma_run**2
         centre = var_run * (resid * mask).sum(axis=-2, keepdims=True) / (var + n * var_run)
         spread = np.sqrt(var * var_run / (var + n * var_run))
         nodes = x.reshape(-1, *[1] * resid.ndim)
         offsets = centre + np.sqrt(2.0) * spread * nodes  # (node, ..., 1, domain)
-        z = (resid - offsets) / sigma
-        log_t = (special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2)
-                 - 0.5 * np.log(nu * np.pi) - np.log(sigma)
-                 - (nu + 1) / 2 * np.log1p(z**2 / nu))
+        log_t = self._log_t(resid - offsets, sigma, nu)
         log_prior = -0.5 * (offsets / sigma_run) ** 2 - np.log(sigma_run * np.sqrt(2 * np.pi))
         terms = (log_t * mask).sum(axis=-2, keepdims=True) + log_prior
         log_w = (np.log(w) + x**2).reshape(nodes.shape)
         logp = special.logsumexp(terms + log_w, axis=0) + np.log(np.sqrt(2.0) * spread)
         return np.where(n > 0, logp, 0.0)[..., 0, :]
+
+
+    @staticmethod
+    def _log_t(e: np.ndarray, sigma: np.ndarray, nu: np.ndarray) -> np.ndarray:
+        z = e / sigma
+        return (special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2)
+                - 0.5 * np.log(nu * np.pi) - np.log(sigma) - (nu + 1) / 2 * np.log1p(z**2 / nu))
 
 
 def _pt() -> ModuleType:

@@ -7,7 +7,9 @@ One row per run x domain x evaluation step::
 ``proportion`` is the domain's share of the run's training mixture, ``step`` the training step of the
 evaluation and ``loss`` the validation loss in nats per token. A row whose ``step`` and ``loss`` are both
 empty declares a proportion only: a domain the run trained on but never evaluated (RegMix trains on 17
-Pile domains and evaluates 13). Extra columns are kept as they are.
+Pile domains and evaluates 13). A domain evaluated in every run with proportion 0 is a **target**
+that is not a training domain (a downstream task, another validation set; :attr:`Observations.targets`).
+Extra columns are kept as they are.
 
 Examples
 --------
@@ -102,8 +104,28 @@ class Observations:
 
     @property
     def domains(self) -> list[str]:
-        """All domains any run trained on, in order of first appearance."""
+        """Every domain in the file (trained on, evaluated or both), in order of first appearance."""
         return list(pd.unique(self.frame["domain"]))
+
+    @property
+    def sources(self) -> list[str]:
+        """Training domains: those with a positive proportion in at least one run.
+
+        A mixture gives a share to each of them; a domain no run trained on is a :attr:`targets`
+        domain, or (never evaluated either) carries no information and is left out.
+        """
+        trained = self.frame.loc[self.frame["proportion"] > 0, "domain"]
+        return [d for d in self.domains if d in set(trained)]
+
+    @property
+    def targets(self) -> list[str]:
+        """Evaluated domains that no run trained on (a downstream task, another validation set).
+
+        Their proportion is 0 in every run; a law predicts them from the training domains'
+        shares through its cross-domain terms (the transfer law's weights).
+        """
+        sources = set(self.sources)
+        return [d for d in self.evaluated_domains if d not in sources]
 
     @property
     def evaluated_domains(self) -> list[str]:

@@ -210,6 +210,9 @@ class Posterior:
         observed = self.tree["observed_data"].to_dataset()
         constant = self.tree["constant_data"].to_dataset()
         ds = constant[["proportion"]].drop_vars("domain", errors="ignore").rename(source="domain")
+        # Target domains (evaluated, never trained on) have no source column: proportion 0.
+        targets = [d for d in observed["domain"].values if d not in set(ds["domain"].values)]
+        ds = ds.reindex(domain=[*ds["domain"].values, *targets], fill_value=0.0)
         ds["loss"] = observed["loss"].reindex(domain=ds["domain"])
         extras = [v for v in constant.data_vars if v != "proportion"]
         for name in extras:
@@ -217,6 +220,24 @@ class Posterior:
             ds[name] = var.where(var != "") if var.dtype.kind in "US" else var
         ds.attrs.update(source=observed.attrs.get("source", "<posterior>"), extra_columns=extras)
         return Observations.from_dataset(ds)
+
+    @property
+    def steps(self) -> list[int]:
+        """The steps the fitted losses were evaluated at."""
+        return [int(s) for s in self.tree["observed_data"]["step"].values]
+
+    def check_steps(self, steps: Sequence[float]) -> None:
+        """Refuse steps a fit cannot speak for: a fit to losses at one step has no step term.
+
+        Raises
+        ------
+        BimixInputError
+            Naming the fitted step, when the fit saw one step and ``steps`` hold another.
+        """
+        if len(self.steps) == 1 and any(float(s) != self.steps[0] for s in steps):
+            raise BimixInputError(
+                f"this fit saw losses at one step ({self.steps[0]}) only, so its law has no step "
+                f"term; ask for step {self.steps[0]}, or fit losses at several steps")
 
     @property
     def sample_stats(self) -> xr.Dataset | None:
@@ -376,6 +397,7 @@ class Posterior:
         steps = [int(s) for s in steps]
         if not steps or min(steps) <= 0:
             raise BimixInputError(f"steps must be positive integers, got {steps}")
+        self.check_steps(steps)
         mixtures = self.mixtures_frame(mixtures)
         draws = self.samples()
         log_l = draws.log_loss(mixtures[self.sources].to_numpy(dtype=float), steps)  # (N, M, T, D)
@@ -425,7 +447,8 @@ def _observation_groups(observations: Observations, domains: list[str]
     observed = xr.Dataset({"loss": ds["loss"].sel(domain=domains).astype(float)},
                           attrs={"source": str(ds.attrs.get("source", "<observations>")),
                                  "units": "nats per token"})
-    constant = xr.Dataset({"proportion": ds["proportion"].rename(domain="source")})
+    constant = xr.Dataset({"proportion": ds["proportion"].sel(domain=observations.sources)
+                           .rename(domain="source")})
     for name in ds.attrs.get("extra_columns", []):
         var = ds[name].sel(domain=domains)
         numbers = pd.to_numeric(pd.Series(var.to_numpy().ravel()), errors="coerce")

@@ -75,6 +75,7 @@ class LossSurface:
             raise BimixInputError(f"max_draws must be >= 1, got {max_draws}")
         if post.n_samples == 0:
             raise BimixInputError("the posterior holds no draws")
+        post.check_steps([step])
         self.step = float(step)
         self.draws = post.samples().subset(max_draws, seed)
         self.law = self.draws.law
@@ -144,7 +145,7 @@ class LossSurface:
 
     def _block(self, mix: np.ndarray, params: dict[str, np.ndarray], order: int) -> tuple:
         law = self.law
-        r_eff = law.effective_proportion(params, mix[..., self.own], mix)
+        r_eff = law.effective_proportion(params, self.draws.own(mix), mix)
         log_l = law.log_loss_at(params, r_eff, self.step, self.s_ref)
         loss = np.exp(log_l)
         avg = loss @ self.weights
@@ -158,12 +159,14 @@ class LossSurface:
         second = self.weights * loss * (d1**2 + d2)
         rows = law.mixing_rows(params, self._own_onehot)
         if rows is None:  # each domain depends on its own source only: diagonal Hessian
+            # (a target domain depends on no source under such a law)
+            trained, own = self.own >= 0, self.own[self.own >= 0]
             grad = np.zeros((*first.shape[:-1], len(self.sources)))
-            grad[..., self.own] = first
+            grad[..., own] = first[..., trained]
             if order == 1:
                 return log_l, avg, grad, None
             hess = np.zeros((*grad.shape, len(self.sources)))
-            hess[..., self.own, self.own] = second
+            hess[..., own, own] = second[..., trained]
             return log_l, avg, grad, hess
         grad = np.matmul(first[..., None, :], rows)[..., 0, :]
         if order == 1:
@@ -180,7 +183,7 @@ class LossSurface:
         optimum: the law's closed-form summed-loss optimum where it has one (or its suggested
         start), when every source is evaluated and weighted; else the centre of the set."""
         n, p = self.n_draws, len(self.sources)
-        if p == len(self.domains) and np.all(self.weights > 0):
+        if p == len(self.domains) and np.all(self.own >= 0) and np.all(self.weights > 0):
             bounds = {"weights": self.weights, "lower": constraints.lower[self.own],
                       "upper": constraints.upper[self.own]}
             exact = self.law.summed_loss_optimum(self.params, self.step, self.s_ref, **bounds)

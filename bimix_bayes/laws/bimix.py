@@ -286,6 +286,8 @@ class BiMix(Law):
       over domains (partial pooling, centred: every domain has hundreds of points, so the centred
       form is the well-conditioned one).
     * ``eps_i`` (log-normal around 1e-3) keeps a domain that was not trained on at a finite loss.
+    * With losses at one step only (:attr:`~bimix_bayes.model.Design.has_step_axis` false) the
+      step term is fixed flat (``u = beta = 0``), not sampled: the reduced form of the law.
     """
 
     name = "bimix"
@@ -306,8 +308,16 @@ class BiMix(Law):
         p = priors
         level = _hierarchical("level", p.level_mu, p.level_tau, log=False)
         alpha = _hierarchical("log_alpha", p.log_alpha_mu, p.log_alpha_tau, log=True)
-        u = _hierarchical("u", p.u_mu, p.u_tau, log=False)
-        beta = _hierarchical("log_beta", p.log_beta_mu, p.log_beta_tau, log=True)
+        if design.has_step_axis:
+            u = _hierarchical("u", p.u_mu, p.u_tau, log=False)
+            beta = _hierarchical("log_beta", p.log_beta_mu, p.log_beta_tau, log=True)
+        else:
+            # One step (a RegMix or Olmix swarm) identifies no step term: sampling u and beta
+            # would only explore their priors (and slow the sampler). Fix a flat step term; the
+            # level then is the loss at that step, and predictions at other steps are refused.
+            u = pm.Deterministic("u", pt.zeros(len(design.coords["domain"])), dims="domain")
+            beta = pm.Deterministic("beta", pt.zeros(len(design.coords["domain"])),
+                                    dims="domain")
         eps = pm.LogNormal("eps", *p.log_eps, dims="domain")
         log_c = pm.Deterministic("log_c", level - pt.softplus(u) + alpha * design.centre,
                                  dims="domain")
