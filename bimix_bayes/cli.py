@@ -86,7 +86,9 @@ def validate(
     obs = Observations.read_csv(observations)
     out.print(
         f"{observations}: OK: {len(obs.runs)} runs, {len(obs.domains)} domains "
-        f"({len(obs.evaluated_domains)} evaluated), {len(obs.steps)} steps, {len(obs)} rows"
+        f"({len(obs.evaluated_domains)} evaluated"
+        + (f", {len(obs.targets)} of them targets no run trained on" if obs.targets else "")
+        + f"), {len(obs.steps)} steps, {len(obs)} rows"
     )
 
 

@@ -106,3 +106,18 @@ def test_one_step_predicts_its_step_and_refuses_others(one_step_fit):
         one_step_fit.predict(mixtures, steps=[4000])
     with pytest.raises(BimixInputError, match=r"one step \(2000\)"):
         LossSurface(one_step_fit, step=4000)
+
+
+def test_the_cli_names_targets_and_refuses_a_step_a_one_step_fit_never_saw(
+        cli, one_step_fit, tmp_path):
+    obs_path = tmp_path / "obs.csv"
+    _simulate(STEPS, n_runs=4).to_csv(obs_path)
+    result = cli("validate", obs_path)
+    assert result.code == 0 and "1 of them targets no run trained on" in result.out
+    fit, mix = tmp_path / "fit.nc", tmp_path / "mix.csv"
+    one_step_fit.save(fit)
+    mix.write_text("mixture,web,code\nm,0.5,0.5\n")
+    out = tmp_path / "pred.csv"
+    cli("predict", fit, "--mixtures", mix, "--steps", "4000", "--out", out).assert_user_error(
+        "one step (2000)")
+    assert not out.exists()
