@@ -64,7 +64,9 @@ class Transfer(bimix.BiMix):
     def effective_proportion(self, params: Params, own: Any, mixture: Any,
                              xp: ModuleType = np) -> Any:
         # Leading axes of the transfer matrix (posterior draws) broadcast against the mixture's.
-        shared = (mixture[..., None, :] * params["transfer"]).sum(axis=-1)
+        # A contraction, not a broadcast product and sum: PyTensor turns it into one matrix
+        # product, where the (run, domain, source) temporary made each gradient ~2x slower.
+        shared = xp.einsum("...s,...ds->...d", mixture, params["transfer"])
         return own + params["eps"] + shared
 
     def mixing_rows(self, params: Params, own_onehot: np.ndarray) -> np.ndarray:
