@@ -294,6 +294,9 @@ def select_law(
     if not laws:
         raise BimixInputError("select_law needs at least one law")
     specs = [ModelSpec(law=name, noise=noise) for name in laws]  # unknown names fail here
+    if observations.targets:  # only laws with cross-domain terms can predict a target
+        specs = [s for s in specs if s.law_component.sees_other_domains] or specs
+        laws = [s.law for s in specs]
     if not specs[0].noise_component.mask_is_data:
         raise BimixInputError(f"--law auto needs a noise model whose mask is data; {noise!r} "
                               "fixes it: give --law")

@@ -33,7 +33,7 @@ import pymc as pm
 import xarray as xr
 
 from bimix_bayes import diagnostics as diag
-from bimix_bayes import sampling
+from bimix_bayes import laws, sampling
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.noise import OBSERVED_NAME
 from bimix_bayes.observations import Observations
@@ -146,6 +146,12 @@ def build_model(observations: Observations | Design, spec: ModelSpec | None = No
     spec = spec or ModelSpec()
     law, noise = spec.law_component, spec.noise_component
     d = observations if isinstance(observations, Design) else Design.from_observations(observations)
+    targets = [t for t in d.coords["domain"] if t not in d.coords["source"]]
+    if targets and not law.sees_other_domains:
+        raise BimixInputError(
+            f"law {law.name!r} predicts each domain from its own share, and no run trained on "
+            f"{', '.join(targets)}: use a law with cross-domain terms "
+            f"({', '.join(n for n in laws.names() if laws.get(n).sees_other_domains)}) or auto")
     shared = [k for k in DATA if k != "mask" or noise.mask_is_data]
     with pm.Model(coords=d.coords) as model:
         # Static shapes, as constants would have: one profiled fit sampled about twice as slowly

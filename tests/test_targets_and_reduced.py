@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from bimix_bayes import laws
+from bimix_bayes.comparison import select_law
 from bimix_bayes.constraints import Constraints
 from bimix_bayes.diagnostics import UntrustworthyFitWarning
 from bimix_bayes.errors import BimixInputError
@@ -80,6 +81,13 @@ def test_optimizing_for_the_target_alone_buys_the_domain_that_transfers_to_it(ta
     surface = LossSurface(target_fit, step=3000, weights={TARGET: 1.0}, max_draws=100)
     optima, _ = surface.draw_optima(Constraints.build(SOURCES))
     assert np.median(optima[:, SOURCES.index("code")]) > 0.9
+
+
+def test_a_law_blind_to_other_domains_is_refused_for_targets_and_auto_leaves_it_out():
+    obs = _simulate(STEPS, n_runs=4)
+    with pytest.raises(BimixInputError, match="no run trained on math-qa: use a law with cross"):
+        BayesianBiMix(law="bimix").fit(obs)
+    assert select_law(obs, laws=["bimix", "transfer"]).chosen == "transfer"
 
 
 @pytest.fixture(scope="module")

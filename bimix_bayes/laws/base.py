@@ -63,12 +63,16 @@ class Law(ABC):
         Parameter name -> dims after ``(chain, draw)``, e.g. ``{"alpha": ("domain",)}``.
     Priors : type
         Frozen dataclass of the law's prior hyperparameters (defaults are the package's priors).
+    sees_other_domains : bool
+        Whether a domain's loss may depend on other domains' shares. A law that only sees each
+        domain's own share cannot predict a target domain (one no run trained on).
     """
 
     name: ClassVar[str]
     summary: ClassVar[str]
     parameters: ClassVar[dict[str, tuple[str, ...]]]
     Priors: ClassVar[type] = NoPriors
+    sees_other_domains: ClassVar[bool] = False
 
     # ---------------------------------------------------------------------------- the model
     @abstractmethod

@@ -46,6 +46,7 @@ class Transfer(bimix.BiMix):
     summary = "BiMix plus cross-domain transfer: other domains' shares add to a domain's own"
     parameters = {**bimix.BiMix.parameters, "transfer": ("domain", "source")}
     Priors = Priors
+    sees_other_domains = True
 
     def build(self, design: Any, priors: Priors) -> dict[str, Any]:
         import pymc as pm
