@@ -94,7 +94,7 @@ def main() -> int:
     start = time.perf_counter()
     load_at_start = uptime()
     obs, rng = design(8, a.seed)
-    estimator = BayesianBiMix(draws=a.draws, tune=a.tune, chains=a.chains)
+    estimator = BayesianBiMix(law="bimix", draws=a.draws, tune=a.tune, chains=a.chains)
 
     def say(text: str) -> None:
         print(f"[{time.perf_counter() - start:6.0f} s] {text}", flush=True)

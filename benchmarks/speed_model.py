@@ -154,7 +154,7 @@ def main() -> None:
 
     if wanted("ours/pymc"):
         loads.append(("ours/pymc-nuts", load()))
-        est = BayesianBiMix(method="pymc", seed=1).fit(obs)
+        est = BayesianBiMix(law="bimix", method="pymc", seed=1).fit(obs)
         d = est.diagnostics_
         rows.append(row("ours/pymc-nuts", d["seconds"], d, 4000,
                         "PyMC's own NUTS (Python, C backend), diagonal mass matrix"))
@@ -203,9 +203,9 @@ def main() -> None:
                         f"(sampling rate incl. start-up): ~{rate * 2000:.0f} s"))
 
     if wanted("refit"):
-        BayesianBiMix(seed=1).fit(obs)  # compiles (or finds) the model in this process
+        BayesianBiMix(law="bimix", seed=1).fit(obs)  # compiles (or finds) the model in this process
         loads.append(("ours/refit", load()))
-        est = BayesianBiMix(seed=2).fit(obs)
+        est = BayesianBiMix(law="bimix", seed=2).fit(obs)
         d = est.diagnostics_
         rows.append(row("ours/refit", d["seconds"], d, 4000,
                         "BayesianBiMix().fit on the same design: compiled model reused"))
@@ -215,7 +215,7 @@ def main() -> None:
         if not wanted(method) or nuts_post is None:
             continue
         loads.append((f"ours/{method}", load()))
-        est = BayesianBiMix(method=method, draws=4000, tune=1000, seed=1).fit(obs)
+        est = BayesianBiMix(law="bimix", method=method, draws=4000, tune=1000, seed=1).fit(obs)
         d = est.diagnostics_
         approx = est.posterior_.draws
         rows.append(row(f"ours/{method}", d["seconds"], {"n_divergent": 0}, 4000,

@@ -47,7 +47,7 @@ _NOT_PARAMETERS = (OBSERVED_NAME, "mean_log_loss")
 
 def default_estimator() -> BayesianBiMix:
     """The settings of calibration runs: the package's defaults with fewer, shorter chains."""
-    return BayesianBiMix(draws=300, tune=300, chains=2)
+    return BayesianBiMix(law="bimix", draws=300, tune=300, chains=2)
 
 
 def _fit(estimator: BayesianBiMix, observations: Observations, seed: int) -> BayesianBiMix:

@@ -154,8 +154,9 @@ def fit(
         help="bayes (hierarchical Bayesian model) or leastsq (the paper's per-domain fit).",
     )] = "bayes",
     law: Annotated[Law, typer.Option(
-        help="bimix, transfer (cross-domain), or auto: chosen by cross-validation over held-out "
-             "mixtures (bayes only).")] = "bimix",
+        help="auto (the default: chosen by cross-validation over held-out mixtures, the "
+             "comparison printed and stored; leastsq: bimix), or a law by name: bimix (own "
+             "share), transfer (cross-domain), ...")] = "auto",
     draws: Annotated[int, typer.Option(help="Posterior draws per chain (bayes).")] = 1000,
     tune: Annotated[int, typer.Option(help="Tuning steps per chain (bayes).")] = 1000,
     chains: Annotated[int, typer.Option(help="Chains (bayes).")] = 4,
@@ -182,9 +183,9 @@ def fit(
     if method == "leastsq":
         from bimix_bayes.leastsq import LeastSquaresFit
 
-        if law != "bimix":
-            raise BimixInputError("--method leastsq fits the bimix law only; use --method bayes "
-                                  "for --law transfer")
+        if law not in ("bimix", "auto"):
+            raise BimixInputError(f"--method leastsq fits the bimix law only; use --method bayes "
+                                  f"for --law {law}")
         estimator = LeastSquaresFit().fit(obs)
         posterior = estimator.to_posterior()
         for line in estimator.warnings():
@@ -214,7 +215,7 @@ def fit(
     out.print(f"The paper's coefficients, L = A / r^alpha * (B / s^beta + C), C = 1 ({spread}):")
     out.print(table.to_string())
     out.print(s_ref_note(posterior))
-    out.print(f"wrote {out_path} ({method}, law {law}, {len(posterior.domains)} domains)")
+    out.print(f"wrote {out_path} ({method}, law {posterior.law}, {len(posterior.domains)} domains)")
 
 
 @app.command()

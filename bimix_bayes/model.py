@@ -272,9 +272,12 @@ class BayesianBiMix:
     Parameters
     ----------
     law : str
-        A registered law: ``"bimix"`` (plain) or ``"transfer"`` (cross-domain transfer); or
-        ``"auto"``: chosen by grouped cross-validation over mixtures
-        (:func:`bimix_bayes.comparison.select_law`), recorded in the posterior file.
+        ``"auto"`` (the default): the law is chosen among :data:`AUTO_LAWS` by grouped
+        cross-validation over mixtures (:func:`bimix_bayes.comparison.select_law`; the simpler
+        law unless the other is better by more than one standard error; with fewer than four
+        distinct mixtures, the simplest), and every candidate's held-out score and the choice are
+        recorded in the posterior file. Or a registered law by name (:func:`bimix_bayes.laws.names`),
+        e.g. ``"bimix"`` (own share only) or ``"transfer"`` (cross-domain transfer).
     noise : {"normal", "student"}
         Residual distribution of log-loss (Student-t resists outlying checkpoints).
     law_priors, noise_priors : dataclass, optional
@@ -306,7 +309,7 @@ class BayesianBiMix:
 
     def __init__(
         self,
-        law: str = "bimix",
+        law: str = "auto",
         noise: str = "normal",
         method: str = "nuts",
         draws: int = 1000,

@@ -31,7 +31,7 @@ from bimix_bayes.spec import ModelSpec
 
 @pytest.fixture(scope="session")
 def estimator() -> BayesianBiMix:
-    return BayesianBiMix(draws=150, tune=250, chains=2)
+    return BayesianBiMix(law="bimix", draws=150, tune=250, chains=2)
 
 
 # ------------------------------------------------------------------------------------ fast

@@ -54,7 +54,7 @@ def problem():
 @pytest.fixture(scope="session")
 def fitted(problem):
     obs, _, _ = problem
-    return BayesianBiMix(draws=500, tune=500, chains=2, seed=3).fit(obs)
+    return BayesianBiMix(law="bimix", draws=500, tune=500, chains=2, seed=3).fit(obs)
 
 
 @pytest.fixture(scope="session")
@@ -176,7 +176,7 @@ def test_bad_fit_warns_with_a_remedy(problem, fitted):
     assert "draws=1000" in d["problems"][0]  # the API's remedy is spelt as its keywords
     obs, _, _ = problem
     with pytest.warns(UntrustworthyFitWarning, match="draws=1000"):
-        bad = BayesianBiMix(draws=2, tune=2, chains=2, seed=0).fit(obs)
+        bad = BayesianBiMix(law="bimix", draws=2, tune=2, chains=2, seed=0).fit(obs)
     assert bad.posterior_.diagnostics["trustworthy"] is False
 
 
@@ -184,7 +184,7 @@ def test_bad_fit_warns_with_a_remedy(problem, fitted):
 def test_a_diverging_fit_is_resampled_with_smaller_steps(problem, fitted):
     """Divergences trigger one more run at the retry target; the first attempt stays on record."""
     obs, _, _ = problem
-    kw = dict(draws=100, tune=100, chains=2, seed=0, target_accept=0.3)
+    kw = dict(law="bimix", draws=100, tune=100, chains=2, seed=0, target_accept=0.3)
     once = BayesianBiMix(**kw, retry_target_accept=None).fit(obs).diagnostics_
     assert once["n_divergent"] > 0 and "attempts" not in once
     d = BayesianBiMix(**kw, retry_target_accept=0.95).fit(obs).diagnostics_
@@ -202,7 +202,7 @@ def test_refit_same_design_reuses_compilation(problem, fitted):
     shifted = obs.frame.assign(loss=obs.frame["loss"] * 1.5)
     from bimix_bayes.observations import Observations
 
-    again = BayesianBiMix(draws=300, tune=300, chains=2, seed=4).fit(
+    again = BayesianBiMix(law="bimix", draws=300, tune=300, chains=2, seed=4).fit(
         Observations.from_frame(shifted))
     assert again.diagnostics_["seconds"] < fitted.diagnostics_["seconds"]
     shift = (again.posterior_.draws["log_c"] - fitted.posterior_.draws["log_c"].mean()).mean()
@@ -233,7 +233,7 @@ def test_posterior_round_trip_predicts_the_same(fitted, tmp_path):
     assert again.spec == ModelSpec() and again.method == "nuts"
     assert again.tree.attrs["spec_id"] == ModelSpec().id
     rebuilt = BayesianBiMix.from_posterior(path)
-    made = BayesianBiMix(draws=500, tune=500, chains=2, seed=3)
+    made = BayesianBiMix(law="bimix", draws=500, tune=500, chains=2, seed=3)
     assert rebuilt.spec() == made.spec() and rebuilt.sampler_config() == made.sampler_config()
 
 
@@ -261,7 +261,7 @@ def test_the_file_is_arviz_native_and_agrees_with_the_printed_verdict(fitted, tm
 @pytest.mark.slow
 def test_advi_approximation_runs(problem, fitted):
     obs, _, _ = problem
-    approx = BayesianBiMix(method="advi", draws=200, tune=300, seed=0).fit(obs)
+    approx = BayesianBiMix(law="bimix", method="advi", draws=200, tune=300, seed=0).fit(obs)
     d = approx.posterior_.diagnostics
     assert d["approximate"] is True and d["method"] == "advi"
     nuts = fitted.posterior_.draws["log_c"].mean(("chain", "draw"))
@@ -295,7 +295,8 @@ def test_cli_fit_bayes_prints_diagnostics(problem, tmp_path):
     out = tmp_path / "post.nc"
     proc = subprocess.run(
         [sys.executable, "-m", "bimix_bayes.cli", "fit", str(csv), "--out", str(out),
-         "--sampler", "pymc", "--draws", "20", "--tune", "20", "--chains", "2", "--no-progress"],
+         "--law", "bimix", "--sampler", "pymc", "--draws", "20", "--tune", "20", "--chains", "2",
+         "--no-progress"],
         capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "method pymc: NOT trustworthy" in proc.stderr  # 20 draws cannot pass the checks
@@ -307,7 +308,7 @@ def test_cli_fit_bayes_prints_diagnostics(problem, tmp_path):
 @pytest.mark.slow
 def test_laplace_is_close_to_nuts(problem, fitted):
     obs, _, _ = problem
-    lap = BayesianBiMix(method="laplace", draws=1000, seed=0).fit(obs)
+    lap = BayesianBiMix(law="bimix", method="laplace", draws=1000, seed=0).fit(obs)
     d = lap.posterior_.diagnostics
     assert d["approximate"] is True and d["hessian_positive_definite"] is True
     for name in ("log_c", "alpha", "beta"):

@@ -29,7 +29,7 @@ min_lr = 1e-3
 eval_sequences = 4
 """
 # ADVI keeps the loop test to seconds; NUTS is exercised by the model tests and the demo test.
-FAST_FIT = {"method": "advi", "draws": 100, "tune": 50, "chains": 1}
+FAST_FIT = {"law": "bimix", "method": "advi", "draws": 100, "tune": 50, "chains": 1}
 
 
 @pytest.fixture(scope="module")

@@ -94,7 +94,7 @@ def test_a_law_blind_to_other_domains_is_refused_for_targets_and_auto_leaves_it_
 def one_step_fit() -> Posterior:
     obs = _simulate([2000], n_runs=16).subset([f"r{i}" for i in range(16)])
     frame = obs.frame[obs.frame["domain"] != TARGET]
-    return BayesianBiMix(draws=300, tune=300, chains=2, seed=1).fit(
+    return BayesianBiMix(law="bimix", draws=300, tune=300, chains=2, seed=1).fit(
         Observations.from_frame(frame)).posterior_
 
 
