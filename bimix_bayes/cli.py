@@ -21,7 +21,7 @@ from bimix_bayes import __version__, exports, importers, laws, noise, spec, trai
 from bimix_bayes._io import atomic_path, check_outputs
 from bimix_bayes.corpus import Corpus, build_embedded_corpus, build_full_corpus
 from bimix_bayes.errors import BimixInputError
-from bimix_bayes.mixtures import read_mixtures, write_mixtures
+from bimix_bayes.mixtures import narrow_shares, read_mixtures, write_mixtures
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import BANDS, Posterior, write_predictions
 from bimix_bayes.study import Study
@@ -177,6 +177,9 @@ def fit(
     """
     check_outputs(files={"--out": out_path}, inputs={"OBSERVATIONS": observations})
     obs = Observations.read_csv(observations)
+    narrow = narrow_shares(obs.mixtures(), what=f"the design of {observations}")
+    if narrow:
+        console.print(f"warning: {narrow}", markup=False, highlight=False)
     if method == "leastsq":
         from bimix_bayes.leastsq import LeastSquaresFit
 
@@ -188,8 +191,8 @@ def fit(
         for line in estimator.warnings():
             console.print(f"warning: {line}")
     else:
-        from bimix_bayes.diagnostics import UntrustworthyFitWarning, summary_text
-        from bimix_bayes.model import BayesianBiMix
+        from bimix_bayes.diagnostics import UntrustworthyFitWarning, design_advice, summary_text
+        from bimix_bayes.model import BayesianBiMix, parameter_prior
 
         estimator = BayesianBiMix(law=law, noise=noise, method=sampler, draws=draws, tune=tune,
                                   chains=chains, seed=seed, target_accept=target_accept,
@@ -200,7 +203,13 @@ def fit(
         with warnings.catch_warnings():  # the summary below states every problem once
             warnings.simplefilter("ignore", UntrustworthyFitWarning)
             posterior = estimator.fit(obs).posterior_
-        console.print(summary_text(estimator.diagnostics_, options="fit"))
+        # markup=False: rich would take the [web] of alpha[web] for a style and drop it.
+        console.print(summary_text(estimator.diagnostics_, options="fit"), markup=False)
+        # The prior at this design goes into the file (ArviZ's prior group) for the report.
+        posterior = posterior.with_prior(parameter_prior(obs, posterior.spec, seed=seed))
+        for line in design_advice(posterior, suggest=f"bimix suggest {out_path} --rule info "
+                                  f"--n 4 --step {obs.steps[-1]} --out next.csv"):
+            console.print(f"design: {line}", markup=False, highlight=False)
         if estimator.selection_ is not None:
             console.print(estimator.selection_.summary(), highlight=False)
     from bimix_bayes.report import paper_coefficients, paper_table, s_ref_note
@@ -370,6 +379,11 @@ def entropy(
     if mixture_out is not None:
         write_mixtures(proxies.mixtures_, mixture_out)
     out.print(proxies.mixtures_.round(4).to_string())
+    narrow = narrow_shares(proxies.mixtures_, what="the entropy design")
+    if mixture_out is not None and narrow:  # a design to train
+        console.print(f"warning: {narrow}; train them beside spread mixtures (`bimix suggest "
+                      f"--corpus {corpus} --n 8` adds seeded Dirichlet ones)", markup=False,
+                      highlight=False)
 
 
 def _int_list(text: str | None, option: str) -> list[int] | None:
@@ -760,6 +774,8 @@ def suggest(
     Example: bimix suggest fit.nc --n 4 --step 5000 --rule thompson --out next.csv
     Cold start: bimix suggest --corpus corpus --n 8 --out design.csv
     """
+    import pandas as pd
+
     from bimix_bayes.mixtures import SUGGESTION_UNITS
     from bimix_bayes.planner import suggest as run_suggest  # scipy: not needed by --help
     from bimix_bayes.study import first_design
@@ -771,6 +787,11 @@ def suggest(
         if corpus is None:
             raise BimixInputError("give a posterior file, or --corpus for a cold-start design")
         nxt = first_design(Corpus.open(corpus), n, seed=seed)
+        narrow = narrow_shares(nxt, what="this first design")
+        if narrow:
+            console.print(f"warning: {narrow}; ask for more mixtures (--n {max(8, n + 4)}: "
+                          "seeded Dirichlet ones after the entropy mixtures spread the shares)",
+                          markup=False, highlight=False)
     else:
         target = _target_step(step, tokens, tokens_per_step)
         post = Posterior.load(posterior_path)
@@ -783,6 +804,12 @@ def suggest(
                           constraints=constraints, min_distance=min_distance,
                           max_draws=max_draws, seed=seed)
         _warn_extrapolation(post, [target])
+        narrow = narrow_shares(pd.concat([post.observations.mixtures(), nxt[post.sources]]),
+                               what="the runs so far with these suggestions")
+        if narrow:
+            console.print(f"warning: {narrow}; ask for mixtures that do (--rule info, or "
+                          "--candidates or --bounds that allow them)", markup=False,
+                          highlight=False)
         for line in _point_fit_warnings(post, "the scores and loss_sd"):
             console.print(f"warning: {line}")
     write_mixtures(nxt, out_path, units=SUGGESTION_UNITS if "expected_loss" in nxt else None)
@@ -888,7 +915,7 @@ def loop(
     with warnings.catch_warnings():  # the latest fit's summary below states its problems once
         warnings.simplefilter("ignore", UntrustworthyFitWarning)
         post = study.run(rounds, design)
-    console.print(summary_text(post.diagnostics, options="loop"))
+    console.print(summary_text(post.diagnostics, options="loop"), markup=False)
     plan = optimize(post, study.target_step, seed=seed).summary()
     report = write_report(post, study.directory / "report.html", plan=plan,
                           title=f"bimix loop report: {study.directory}",

@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -180,6 +181,30 @@ def prior_draws(observations: Observations | Design, spec: ModelSpec | None = No
     return out
 
 
+def parameter_prior(observations: Observations | Design, spec: ModelSpec | None = None, *,
+                    draws: int = 1000, seed: int = 0) -> xr.Dataset:
+    """Prior draws of the law's parameters only (dims ``chain, draw, ...``), as ArviZ's ``prior``.
+
+    Nothing is simulated and the sampler is compiled without numba, so this takes a few tenths
+    of a second where :func:`prior_draws` takes seconds (the posterior file's ``prior`` group,
+    :func:`bimix_bayes.diagnostics.contraction`).
+    """
+    spec = spec or ModelSpec()
+    design = (observations if isinstance(observations, Design)
+              else Design.from_observations(observations))
+    names = list(spec.law_component.parameters)
+    quiet = logging.getLogger("pymc.sampling.forward")  # its "Sampling: [...]" line is noise here
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        with build_model(design, spec):
+            tree = pm.sample_prior_predictive(draws=draws, var_names=names, random_seed=seed,
+                                              compile_kwargs={"mode": "FAST_COMPILE"})
+    finally:
+        quiet.setLevel(level)
+    return tree["prior"].to_dataset()[names]
+
+
 def prior_predictive(observations: Observations, spec: ModelSpec | None = None, *,
                      draws: int = 500, seed: int = 0) -> xr.Dataset:
     """Prior draws of the law's parameters and of the losses the model expects at this design.
@@ -217,6 +242,8 @@ def prior_of(post: Posterior, draws: int = 500, seed: int = 0) -> xr.Dataset | N
     """Prior draws of a fitted posterior's parameters (the spec it recorded: law, noise, priors).
 
     None for a fit without a prior (least squares). Used to draw the prior beside the posterior.
+    A file with a ``prior`` group (``bimix fit`` writes one) gives its draws, the law's
+    parameters only, without sampling.
 
     Examples
     --------
@@ -224,6 +251,8 @@ def prior_of(post: Posterior, draws: int = 500, seed: int = 0) -> xr.Dataset | N
     """
     if not post.sampler_config:
         return None
+    if post.prior is not None:
+        return post.prior.stack(sample=("chain", "draw")).transpose("sample", ...)
     return prior_predictive(post.observations, post.spec, draws=draws, seed=seed)
 
 

@@ -21,6 +21,8 @@ log_likelihood   ``log_loss`` (chain, draw, curve): the log-density of each obse
 observed_data    ``loss`` (run, domain, step) in nats per token, NaN where not evaluated
 constant_data    ``proportion`` (run, source): every run's mixture; extra observation columns
                  (``tokens``, ``seed``, ...) as (run, domain, step), numbers where they are
+prior            optional (``bimix fit`` writes it): prior draws of the law's parameters at
+                 this design (:func:`bimix_bayes.model.parameter_prior`)
 ================ ==========================================================================
 
 Root attributes: ``file_format``, ``bimix_bayes_version``, ``method``, ``s_ref``, ``model_spec``
@@ -217,6 +219,17 @@ class Posterior:
             ds[name] = var.where(var != "") if var.dtype.kind in "US" else var
         ds.attrs.update(source=observed.attrs.get("source", "<posterior>"), extra_columns=extras)
         return Observations.from_dataset(ds)
+
+    @property
+    def prior(self) -> xr.Dataset | None:
+        """Prior draws of the law's parameters (dims ``chain, draw, ...``), where the file has them."""
+        return self.tree["prior"].to_dataset() if "prior" in self.tree.children else None
+
+    def with_prior(self, prior: xr.Dataset) -> Posterior:
+        """This posterior with ``prior`` as its ``prior`` group (replacing any)."""
+        tree = self.tree.copy()
+        tree["prior"] = xr.DataTree(prior)
+        return type(self)(tree)
 
     @property
     def sample_stats(self) -> xr.Dataset | None:
