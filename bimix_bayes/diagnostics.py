@@ -418,18 +418,17 @@ def design_advice(post: Any, table: pd.DataFrame | None = None, *,
             lines.append(f"{names}: {text}, e.g. `{suggest}`")
         elif kind == "small-share":
             smallest = spread["low"].reindex(list(dict.fromkeys(rows["domain"])))
-            above = [f"{d} ({v:.2g})" for d, v in smallest.items() if v >= SMALL_SHARE]
-            below = [f"{d} ({v:.2g})" for d, v in smallest.items() if v < SMALL_SHARE]
+            above = [f"{d} {v:.2g}" for d, v in smallest.items() if v >= SMALL_SHARE]
+            below = [f"{d} {v:.2g}" for d, v in smallest.items() if v < SMALL_SHARE]
             said = []
             if above:
-                said.append(f"the smallest shares trained of {' and '.join(above)} are far "
-                            "from zero, so losses predicted near zero share rest on the prior; "
-                            "if such mixtures matter, train one with at most "
-                            f"{SMALL_SHARE:g} of each")
+                said.append(f"the smallest shares trained ({', '.join(above)}) are far from "
+                            "zero; if mixtures with little of these domains matter, train one "
+                            f"with at most {SMALL_SHARE:g} of each")
             if below:
-                said.append(f"runs with little of {' and '.join(below)} did not pin it "
-                            "either: the loss barely changes at shares that small")
-            lines.append(f"{names}: eps sets the loss at shares near zero; " + "; ".join(said))
+                said.append(f"shares down to {', '.join(below)} did not pin it either (the "
+                            "loss barely changes there)")
+            lines.append(f"{names}: eps sets the loss near zero share; " + "; ".join(said))
         elif kind == "steps":
             lines.append(f"{names}: evaluate more checkpoints over a longer run (steps now "
                          f"{steps[0]}-{steps[-1]}; e.g. up to {3 * steps[-1]})")
@@ -437,10 +436,11 @@ def design_advice(post: Any, table: pd.DataFrame | None = None, *,
             lines.append(f"{names}: train more mixtures that differ more from each other, e.g. "
                          f"`{suggest}`")
     if post.diagnostics.get("trustworthy") is False and any(k[0] != "small-share" for k in kinds):
-        # Weakly identified coefficients leave the prior's funnel (a pooling scale against its
-        # members) in the posterior: the README tour's first fit diverged whatever the tuning,
-        # and its refit with 4 more runs passed every check (benchmarks/results/readme_tour.md).
-        lines.append("the sampler's trouble above most likely comes from these barely informed "
-                     "coefficients (the posterior keeps the prior's funnel): longer tuning rarely "
-                     "removes it; runs that inform them do")
+        # A weakly identified coefficient leaves the prior's funnel (a pooling scale against its
+        # members) in the posterior; first-round designs diverge most (benchmarks/results/
+        # target_accept.md), and the README tour's refit with 4 more runs passed every check.
+        lines.append("the sampler's trouble above may come from these barely informed "
+                     "coefficients (a weakly identified posterior keeps the prior's funnels): "
+                     "runs that inform them are the lasting remedy, longer tuning at best a "
+                     "partial one")
     return lines

@@ -241,9 +241,9 @@ def prior_predictive(observations: Observations, spec: ModelSpec | None = None, 
 def prior_of(post: Posterior, draws: int = 500, seed: int = 0) -> xr.Dataset | None:
     """Prior draws of a fitted posterior's parameters (the spec it recorded: law, noise, priors).
 
-    None for a fit without a prior (least squares). Used to draw the prior beside the posterior.
-    A file with a ``prior`` group (``bimix fit`` writes one) gives its draws, the law's
-    parameters only, without sampling.
+    None for a fit without a prior (least squares). Used to draw the prior beside the posterior:
+    the law's parameters (dims ``sample, ...``), from the file's ``prior`` group where it has one
+    (``bimix fit`` writes it), else drawn by :func:`parameter_prior`.
 
     Examples
     --------
@@ -251,9 +251,11 @@ def prior_of(post: Posterior, draws: int = 500, seed: int = 0) -> xr.Dataset | N
     """
     if not post.sampler_config:
         return None
-    if post.prior is not None:
-        return post.prior.stack(sample=("chain", "draw")).transpose("sample", ...)
-    return prior_predictive(post.observations, post.spec, draws=draws, seed=seed)
+    prior = post.prior
+    if prior is None:
+        prior = parameter_prior(post.observations, post.spec, draws=draws, seed=seed)
+    stacked = prior.stack(sample=("chain", "draw")).transpose("sample", ...)
+    return stacked.drop_vars(["sample", "chain", "draw"])
 
 
 def _example() -> Observations:

@@ -99,7 +99,7 @@ def test_unknown_parameters_get_the_generic_advice_and_steps_their_own():
     lines = diag.design_advice(Fit(), table, suggest="bimix suggest F.nc --rule info")
     assert lines[0].startswith("beta[web] 0.20 is barely informed") and "steps now 100-3000" in lines[0]
     assert lines[1].startswith("k[web] 0.10 is barely informed") and "`bimix suggest F.nc" in lines[1]
-    assert lines[2].startswith("the sampler's trouble above most likely comes from these")
+    assert lines[2].startswith("the sampler's trouble above may come from these barely informed")
 
 
 def test_near_uniform_designs_are_named_and_spread_ones_are_not():

@@ -134,6 +134,17 @@ def test_demo_design_spreads_every_domain(corpus):
     assert narrow_shares(design.head(4)).startswith("this design is too close to uniform")
 
 
+def test_cold_start_suggest_warns_when_the_design_is_near_uniform(corpus, tmp_path, cli):
+    entropy_only = cli("suggest", "--corpus", corpus.path, "--n", "4", "--out", tmp_path / "a.csv")
+    assert entropy_only.code == 0, entropy_only.err
+    (line,) = entropy_only.err.splitlines()
+    assert line.startswith("warning: this first design is too close to uniform to identify the law")
+    assert "less than 3x" in line and line.endswith("--n 8: seeded Dirichlet ones after the "
+                                                    "entropy mixtures spread the shares)")
+    spread = cli("suggest", "--corpus", corpus.path, "--n", "8", "--out", tmp_path / "b.csv")
+    assert spread.code == 0 and spread.err == "", spread.err
+
+
 @pytest.mark.slow
 def test_cli_demo_end_to_end_and_rerun_resumes(tmp_path, cli):
     """The README's main command, shortened: every stage, every file, and a rerun that reuses them."""
