@@ -171,7 +171,9 @@ def fit(
 ) -> None:
     """Fit the data-mixing law to observations and save the posterior.
 
-    A Bayesian fit prints its diagnostics (divergences, R-hat, ESS, E-BFMI) and any remedy.
+    A Bayesian fit prints its diagnostics (divergences, R-hat, ESS, E-BFMI) and any remedy, then
+    names the coefficients the runs barely informed (posterior variance above half the prior's)
+    and what to train to inform them. A design whose shares vary by less than 3x is named first.
 
     Example: bimix fit obs.csv --law transfer --draws 1000 --out fit.nc
     """
@@ -361,6 +363,9 @@ def entropy(
     seed: Annotated[int, typer.Option(help="Seed of the passage sample.")] = 0,
 ) -> None:
     """Entropy proxies per domain and the softmax mixtures they imply (training-free first guess).
+
+    With --mixture-out, warns when those mixtures alone are too close to uniform to identify the
+    law (they usually are: train them beside spread ones, bimix suggest --corpus DIR --n 8).
 
     Example: bimix entropy corpus/ --out entropy.csv --mixture-out entropy_mix.csv --bounds '*=0.02:'
     """
@@ -756,8 +761,8 @@ def suggest(
         help="Wide mixture CSV to choose from (default: the whole feasible simplex).")] = None,
     corpus: Annotated[Path | None, typer.Option(
         help="Cold start without a posterior: the corpus's entropy mixtures, then seeded "
-             "Dirichlet(1) mixtures up to --n (a first round whose fit identifies every "
-             "domain).")] = None,
+             "Dirichlet(1) mixtures up to --n, drawn so that every domain's share spans 3x or "
+             "more (a first round whose fit identifies every domain).")] = None,
     bounds: BoundsOpt = None,
     available: AvailableOpt = None,
     max_epochs: Annotated[float, typer.Option(help="Epochs allowed over a domain's data.")] = 1.0,
