@@ -21,7 +21,7 @@ from bimix_bayes import __version__, exports, importers, laws, noise, spec, trai
 from bimix_bayes._io import atomic_path, check_outputs
 from bimix_bayes.corpus import Corpus, build_embedded_corpus, build_full_corpus
 from bimix_bayes.errors import BimixInputError
-from bimix_bayes.mixtures import read_mixtures, write_mixtures
+from bimix_bayes.mixtures import narrow_shares, read_mixtures, write_mixtures
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import BANDS, Posterior, write_predictions
 from bimix_bayes.study import Study
@@ -174,12 +174,17 @@ def fit(
 ) -> None:
     """Fit the data-mixing law to observations and save the posterior.
 
-    A Bayesian fit prints its diagnostics (divergences, R-hat, ESS, E-BFMI) and any remedy.
+    A Bayesian fit prints its diagnostics (divergences, R-hat, ESS, E-BFMI) and any remedy, then
+    names the coefficients the runs barely informed (posterior variance above half the prior's)
+    and what to train to inform them. A design whose shares vary by less than 3x is named first.
 
     Example: bimix fit obs.csv --law transfer --draws 1000 --out fit.nc
     """
     check_outputs(files={"--out": out_path}, inputs={"OBSERVATIONS": observations})
     obs = Observations.read_csv(observations)
+    narrow = narrow_shares(obs.mixtures(), what=f"the design of {observations}")
+    if narrow:
+        console.print(f"warning: {narrow}", markup=False, highlight=False)
     if method == "leastsq":
         from bimix_bayes.leastsq import LeastSquaresFit
 
@@ -191,8 +196,8 @@ def fit(
         for line in estimator.warnings():
             console.print(f"warning: {line}")
     else:
-        from bimix_bayes.diagnostics import UntrustworthyFitWarning, summary_text
-        from bimix_bayes.model import BayesianBiMix
+        from bimix_bayes.diagnostics import UntrustworthyFitWarning, design_advice, summary_text
+        from bimix_bayes.model import BayesianBiMix, parameter_prior
 
         estimator = BayesianBiMix(law=law, noise=noise, method=sampler, draws=draws, tune=tune,
                                   chains=chains, seed=seed, target_accept=target_accept,
@@ -203,7 +208,13 @@ def fit(
         with warnings.catch_warnings():  # the summary below states every problem once
             warnings.simplefilter("ignore", UntrustworthyFitWarning)
             posterior = estimator.fit(obs).posterior_
-        console.print(summary_text(estimator.diagnostics_, options="fit"))
+        # markup=False: rich would take the [web] of alpha[web] for a style and drop it.
+        console.print(summary_text(estimator.diagnostics_, options="fit"), markup=False)
+        # The prior at this design goes into the file (ArviZ's prior group) for the report.
+        posterior = posterior.with_prior(parameter_prior(obs, posterior.spec, seed=seed))
+        for line in design_advice(posterior, suggest=f"bimix suggest {out_path} --rule info "
+                                  f"--n 4 --step {obs.steps[-1]} --out next.csv"):
+            console.print(f"design: {line}", markup=False, highlight=False)
         if estimator.selection_ is not None:
             console.print(estimator.selection_.summary(), highlight=False)
     from bimix_bayes.report import paper_coefficients, paper_table, s_ref_note
@@ -356,6 +367,9 @@ def entropy(
 ) -> None:
     """Entropy proxies per domain and the softmax mixtures they imply (training-free first guess).
 
+    With --mixture-out, warns when those mixtures alone are too close to uniform to identify the
+    law (they usually are: train them beside spread ones, bimix suggest --corpus DIR --n 8).
+
     Example: bimix entropy corpus/ --out entropy.csv --mixture-out entropy_mix.csv --bounds '*=0.02:'
     """
     from bimix_bayes._io import write_csv
@@ -373,6 +387,11 @@ def entropy(
     if mixture_out is not None:
         write_mixtures(proxies.mixtures_, mixture_out)
     out.print(proxies.mixtures_.round(4).to_string())
+    narrow = narrow_shares(proxies.mixtures_, what="the entropy design")
+    if mixture_out is not None and narrow:  # a design to train
+        console.print(f"warning: {narrow}; train them beside spread mixtures (`bimix suggest "
+                      f"--corpus {corpus} --n 8` adds seeded Dirichlet ones)", markup=False,
+                      highlight=False)
 
 
 def _int_list(text: str | None, option: str) -> list[int] | None:
@@ -745,8 +764,8 @@ def suggest(
         help="Wide mixture CSV to choose from (default: the whole feasible simplex).")] = None,
     corpus: Annotated[Path | None, typer.Option(
         help="Cold start without a posterior: the corpus's entropy mixtures, then seeded "
-             "Dirichlet(1) mixtures up to --n (a first round whose fit identifies every "
-             "domain).")] = None,
+             "Dirichlet(1) mixtures up to --n, drawn so that every domain's share spans 3x or "
+             "more (a first round whose fit identifies every domain).")] = None,
     bounds: BoundsOpt = None,
     available: AvailableOpt = None,
     max_epochs: Annotated[float, typer.Option(help="Epochs allowed over a domain's data.")] = 1.0,
@@ -763,6 +782,8 @@ def suggest(
     Example: bimix suggest fit.nc --n 4 --step 5000 --rule thompson --out next.csv
     Cold start: bimix suggest --corpus corpus --n 8 --out design.csv
     """
+    import pandas as pd
+
     from bimix_bayes.mixtures import SUGGESTION_UNITS
     from bimix_bayes.planner import suggest as run_suggest  # scipy: not needed by --help
     from bimix_bayes.study import first_design
@@ -774,6 +795,11 @@ def suggest(
         if corpus is None:
             raise BimixInputError("give a posterior file, or --corpus for a cold-start design")
         nxt = first_design(Corpus.open(corpus), n, seed=seed)
+        narrow = narrow_shares(nxt, what="this first design")
+        if narrow:
+            console.print(f"warning: {narrow}; ask for more mixtures (--n {max(8, n + 4)}: "
+                          "seeded Dirichlet ones after the entropy mixtures spread the shares)",
+                          markup=False, highlight=False)
     else:
         target = _target_step(step, tokens, tokens_per_step)
         post = Posterior.load(posterior_path)
@@ -786,6 +812,12 @@ def suggest(
                           constraints=constraints, min_distance=min_distance,
                           max_draws=max_draws, seed=seed)
         _warn_extrapolation(post, [target])
+        narrow = narrow_shares(pd.concat([post.observations.mixtures(), nxt[post.sources]]),
+                               what="the runs so far with these suggestions")
+        if narrow:
+            console.print(f"warning: {narrow}; ask for mixtures that do (--rule info, or "
+                          "--candidates or --bounds that allow them)", markup=False,
+                          highlight=False)
         for line in _point_fit_warnings(post, "the scores and loss_sd"):
             console.print(f"warning: {line}")
     write_mixtures(nxt, out_path, units=SUGGESTION_UNITS if "expected_loss" in nxt else None)
@@ -891,7 +923,7 @@ def loop(
     with warnings.catch_warnings():  # the latest fit's summary below states its problems once
         warnings.simplefilter("ignore", UntrustworthyFitWarning)
         post = study.run(rounds, design)
-    console.print(summary_text(post.diagnostics, options="loop"))
+    console.print(summary_text(post.diagnostics, options="loop"), markup=False)
     plan = optimize(post, study.target_step, seed=seed).summary()
     report = write_report(post, study.directory / "report.html", plan=plan,
                           title=f"bimix loop report: {study.directory}",

@@ -23,6 +23,7 @@ from typing import Any
 
 import arviz as az
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 RHAT_MAX = 1.01
@@ -226,3 +227,223 @@ def summary_text(d: dict[str, Any], options: str | dict[str, str | None] | None 
         lines.append(f"  {d['seconds']:.1f} s")
     lines += [f"  - {p}" for p in remedied_problems(d, options)]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- design: contraction
+#: A coefficient whose posterior variance is more than half its prior variance (contraction
+#: ``1 - var_post / var_prior`` below this) was barely informed by the data: its posterior sd is
+#: above 0.71 of the prior's, so what the fit says about it is mostly the prior. 0.5 is where
+#: the data and the prior carry equal weight (a normal prior and likelihood of equal precision).
+CONTRACTION_MIN = 0.5
+#: Prior draws used for the prior variances when the posterior file holds none: the Monte Carlo
+#: error of a contraction near 0.5 is then about 0.02.
+PRIOR_DRAWS = 1000
+#: A share this small or less tells the law what a domain's loss is near zero share (``eps``).
+SMALL_SHARE = 0.01
+
+#: What to train when a law parameter is barely informed, by parameter name: ``(kind, dim)``,
+#: with kind ``"share"`` (vary the share of the element's ``dim`` coordinate more widely),
+#: ``"small-share"`` (train a mixture with little of it) or ``"steps"`` (evaluate at more and
+#: later steps). A law with new parameters adds its names here; any other name gets the generic
+#: advice (more, more varied mixtures).
+ADVICE: dict[str, tuple[str, str | None]] = {
+    "alpha": ("share", "domain"),        # proportion exponent: slope in log-share
+    "eps": ("small-share", "domain"),    # sets the loss at shares near zero
+    "transfer": ("share", "source"),     # transfer[domain, source]: the source's share
+    "t": ("share", "source"),            # t[domain, source] of the mixture-linear laws
+    "u": ("steps", None),                # step term
+    "beta": ("steps", None),             # step exponent
+}
+
+
+def contraction(post: Any, prior: xr.Dataset | None = None) -> pd.DataFrame | None:
+    """How much the data narrowed each law coefficient: ``1 - var_post / var_prior``.
+
+    1 means the data pinned the coefficient down; near 0 (or below, by Monte Carlo error) that
+    the posterior is still the prior. Variances are taken on the log scale for a coefficient
+    whose draws are all positive (``alpha``, ``beta``, ``eps``, transfer weights: log-normal or
+    half-normal priors, whose raw variance is dominated by their tails), else as they are.
+    Elements without prior variance (a transfer law's zero diagonal) are left out.
+
+    Parameters
+    ----------
+    post : Posterior
+        A Bayesian fit (more than one draw).
+    prior : xarray.Dataset, optional
+        Prior draws of the law's parameters (dims ``chain, draw, ...``); default the file's
+        ``prior`` group, else :data:`PRIOR_DRAWS` drawn now from the recorded spec at the same
+        design (:func:`bimix_bayes.model.parameter_prior`, a fraction of a second).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        Index ``coefficient`` (``alpha[code]``, ``transfer[math,code]``); columns ``parameter``,
+        one per dim of the parameter (``domain``, ``source``), ``scale`` (``log`` or
+        ``linear``), ``prior_sd``, ``posterior_sd``, ``contraction`` and ``informed``
+        (contraction at least :data:`CONTRACTION_MIN`). None for a point fit (least squares).
+
+    Examples
+    --------
+    >>> table = contraction(Posterior.load("fit.nc"))                         # doctest: +SKIP
+    >>> table.loc[~table["informed"], "contraction"]                          # doctest: +SKIP
+    coefficient
+    alpha[docs]    0.21
+    """
+    if post.n_samples < 2 or not post.sampler_config:
+        return None
+    if prior is None:
+        prior = post.prior
+    if prior is None:
+        from bimix_bayes.model import parameter_prior
+
+        prior = parameter_prior(post.observations, post.spec, draws=PRIOR_DRAWS)
+    rows = []
+    for name, dims in post.spec.law_component.parameters.items():
+        if name not in prior or name not in post.draws:
+            continue
+        before = prior[name].stack(sample=("chain", "draw")).transpose(*dims, "sample")
+        after = post.draws[name].stack(sample=("chain", "draw")).transpose(*dims, "sample")
+        a, b = before.to_numpy().astype(float), after.to_numpy().astype(float)
+        for index in np.ndindex(*a.shape[:-1]):
+            pa, pb = a[index], b[index]
+            if not np.ptp(pa) > 0:
+                continue
+            log = bool((pa > 0).all() and (pb > 0).all())
+            if log:
+                pa, pb = np.log(pa), np.log(pb)
+            var_prior, var_post = float(np.var(pa)), float(np.var(pb))
+            labels = [str(before[dim].values[i]) for dim, i in zip(dims, index, strict=True)]
+            rows.append({"coefficient": f"{name}[{','.join(labels)}]" if labels else name,
+                         "parameter": name, **dict(zip(dims, labels, strict=True)),
+                         "scale": "log" if log else "linear", "prior_sd": np.sqrt(var_prior),
+                         "posterior_sd": np.sqrt(var_post),
+                         "contraction": 1.0 - var_post / var_prior})
+    table = pd.DataFrame(rows).set_index("coefficient")
+    table["informed"] = table["contraction"] >= CONTRACTION_MIN
+    return table
+
+
+def _names(table: pd.DataFrame, most: int = 6) -> str:
+    """``alpha[code] 0.12, alpha[docs] 0.30`` (and how many more), lowest contraction first."""
+    rows = table.sort_values("contraction")
+    shown = ", ".join(f"{c} {v:.2f}" for c, v in rows["contraction"].head(most).items())
+    return shown + (f" and {len(rows) - most} more" if len(rows) > most else "")
+
+
+def _information_needed(worst: float) -> float:
+    """How many times the information on a coefficient its contraction says the data gave, for
+    it to reach :data:`CONTRACTION_MIN` (capped at 20 near zero contraction).
+
+    Posterior precision = prior precision x (1 + data / prior), so contraction ``c`` means
+    ``data / prior = c / (1 - c)``, and :data:`CONTRACTION_MIN` needs ``m`` times that data.
+    """
+    target = CONTRACTION_MIN / (1 - CONTRACTION_MIN)
+    return float(min(20.0, target * (1 - worst) / worst)) if worst > target / 20 else 20.0
+
+
+def _share_advice(domains: list[str], spread: pd.DataFrame, worst: float) -> str:
+    """Vary these domains' shares more widely, or train more runs: by how much."""
+    from bimix_bayes.mixtures import MIN_SHARE_RATIO, wider_range
+
+    more = _information_needed(worst)
+    # The information on a slope in log-share grows with the square of the log-share's spread.
+    factor = float(np.sqrt(more))
+    parts, wide = [], []
+    for d in domains:
+        r = spread.loc[d]
+        # At least twice the present ratio, so that the example is visibly wider.
+        lo, hi = wider_range(float(r.low), float(r.high),
+                             max(MIN_SHARE_RATIO, 2 * float(r.ratio), float(r.ratio) ** factor))
+        if lo >= 0.99 * float(r.low) and hi <= 1.01 * float(r.high):
+            wide.append(f"{d} ({r.low:.2g}-{r.high:.2g})")  # already past SUGGESTED_SHARES
+        else:
+            parts.append(f"{d} (now {r.low:.2g}-{r.high:.2g}; e.g. {lo:.2g}-{hi:.2g})")
+    said = [f"{'they need' if len(domains) > 1 else 'it needs'} about {more:.1f}x the "
+            "information these runs give"]
+    if parts:
+        said.append(f"train mixtures that vary the share of {' and '.join(parts)} more widely, "
+                    f"or about {more:.1f}x as many runs")
+    if wide:
+        said.append(f"the share of {' and '.join(wide)} already varies about as widely as "
+                    f"training allows: about {more:.1f}x as many runs (or repeats with other "
+                    "seeds) pin it down")
+    return ": ".join(said[:2]) + ("; " + said[2] if len(said) > 2 else "")
+
+
+def design_advice(post: Any, table: pd.DataFrame | None = None, *,
+                  suggest: str = "planner.suggest(post, n=4, step=S, rule='info')"
+                  ) -> list[str]:
+    """What the data did not inform, and what to train to fix it: one line per kind of advice.
+
+    Parameters
+    ----------
+    post : Posterior
+        A Bayesian fit.
+    table : pandas.DataFrame, optional
+        :func:`contraction` of ``post`` (computed when not given).
+    suggest : str
+        How the caller spells the planner call that proposes such runs (the CLI:
+        ``bimix suggest FIT.nc --rule info ...``).
+
+    Returns
+    -------
+    list of str
+        Empty when every coefficient is informed (or for a point fit).
+
+    Examples
+    --------
+    >>> design_advice(post)[0]                                                # doctest: +SKIP
+    'alpha[docs] 0.21 barely informed by these runs (contraction < 0.5): train mixtures that ...'
+    """
+    from bimix_bayes.mixtures import share_spread
+
+    table = contraction(post) if table is None else table
+    if table is None or table["informed"].all():
+        return []
+    low = table[~table["informed"]]
+    spread = share_spread(post.observations.mixtures())
+    steps = post.observations.steps
+    kinds = low["parameter"].map(lambda p: ADVICE.get(p, ("generic", None)))
+    lines = []
+    head = f"(contraction < {CONTRACTION_MIN:g}: the posterior is still close to the prior)"
+    for kind in ("share", "small-share", "steps", "generic"):
+        rows = low[[k[0] == kind for k in kinds]]
+        if rows.empty:
+            continue
+        names = f"{_names(rows)} {'is' if len(rows) == 1 else 'are'} barely informed by these " \
+                f"runs {head}"
+        if kind == "share":
+            dims = [ADVICE[p][1] for p in rows["parameter"]]
+            domains = list(dict.fromkeys(
+                str(v) for v, dim in zip(rows.to_dict("records"), dims, strict=True)
+                for v in [v[dim]] if v in spread.index))
+            text = _share_advice(domains, spread, float(rows["contraction"].min()))
+            lines.append(f"{names}: {text}, e.g. `{suggest}`")
+        elif kind == "small-share":
+            smallest = spread["low"].reindex(list(dict.fromkeys(rows["domain"])))
+            above = [f"{d} {v:.2g}" for d, v in smallest.items() if v >= SMALL_SHARE]
+            below = [f"{d} {v:.2g}" for d, v in smallest.items() if v < SMALL_SHARE]
+            said = []
+            if above:
+                said.append(f"the smallest shares trained ({', '.join(above)}) are far from "
+                            "zero; if mixtures with little of these domains matter, train one "
+                            f"with at most {SMALL_SHARE:g} of each")
+            if below:
+                said.append(f"shares down to {', '.join(below)} did not pin it either (the "
+                            "loss barely changes there)")
+            lines.append(f"{names}: eps sets the loss near zero share; " + "; ".join(said))
+        elif kind == "steps":
+            lines.append(f"{names}: evaluate more checkpoints over a longer run (steps now "
+                         f"{steps[0]}-{steps[-1]}; e.g. up to {3 * steps[-1]})")
+        else:
+            lines.append(f"{names}: train more mixtures that differ more from each other, e.g. "
+                         f"`{suggest}`")
+    if post.diagnostics.get("trustworthy") is False and any(k[0] != "small-share" for k in kinds):
+        # A weakly identified coefficient leaves the prior's funnel (a pooling scale against its
+        # members) in the posterior; first-round designs diverge most (benchmarks/results/
+        # target_accept.md), and the README tour's refit with 4 more runs passed every check.
+        lines.append("the sampler's trouble above may come from these barely informed "
+                     "coefficients (a weakly identified posterior keeps the prior's funnels): "
+                     "runs that inform them are the lasting remedy, longer tuning at best a "
+                     "partial one")
+    return lines

@@ -207,3 +207,124 @@ def most_distinct(mixtures: pd.DataFrame, k: int) -> pd.DataFrame:
         chosen.append(nxt)
         dist = np.minimum(dist, np.abs(x - x[nxt]).sum(axis=1) / 2)
     return mixtures.iloc[sorted(chosen)]
+
+
+# ------------------------------------------------------------------------------ design spread
+#: Shares below this count as this in the design checks: the effective proportion adds an
+#: ``eps`` of about this size (the prior's centre), so smaller shares move the law no further.
+SHARE_FLOOR = 1e-3
+#: A domain whose share varies by less than this factor across a design (largest / smallest,
+#: floored at :data:`SHARE_FLOOR`) leaves its proportion exponent close to the prior. The exponent
+#: is a slope in log-share: with run-to-run noise of 1 % of the loss (real curves scatter by
+#: 0.3-0.9 %) and 8 runs spread evenly in log-share, a 3x range resolves exponents down to about
+#: 0.02 at two standard errors (2 x 0.01 / (0.32 x sqrt 8)); the prior's median exponent is 0.08.
+#: The README tour's runs have exponents of 0.006-0.02: there its 8-run design (4 entropy + 4
+#: Dirichlet mixtures, one domain at 2.9x) is borderline (contractions 0.46-0.74), and the four
+#: entropy mixtures alone (1.2-1.8x) resolve only exponents above about 0.15
+#: (benchmarks/results/readme_tour.md).
+MIN_SHARE_RATIO = 3.0
+#: The share range a widened design suggests stays within these (trainable shares).
+SUGGESTED_SHARES = (0.01, 0.8)
+
+
+def share_spread(mixtures: pd.DataFrame) -> pd.DataFrame:
+    """Each domain's lowest and highest share across a design, and their ratio.
+
+    Parameters
+    ----------
+    mixtures : pandas.DataFrame
+        Wide mixtures (one row per mixture or run, one column per domain).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``domain``; columns ``low``, ``high`` (the shares as written) and ``ratio``
+        (``high / low`` with both floored at :data:`SHARE_FLOOR`).
+
+    Examples
+    --------
+    >>> mix = pd.DataFrame({"web": [0.7, 0.3], "code": [0.3, 0.7]})
+    >>> share_spread(mix).round(2).loc["web"].tolist()
+    [0.3, 0.7, 2.33]
+    """
+    values = mixtures.astype(float)
+    low, high = values.min(axis=0), values.max(axis=0)
+    ratio = high.clip(lower=SHARE_FLOOR) / low.clip(lower=SHARE_FLOOR)
+    return pd.DataFrame({"low": low, "high": high, "ratio": ratio}).rename_axis("domain")
+
+
+def wider_range(low: float, high: float, ratio: float) -> tuple[float, float]:
+    """A share range spanning ``ratio`` (largest / smallest) around the geometric middle of
+    ``[low, high]``, moved inside :data:`SUGGESTED_SHARES` (and no narrower than the given one).
+
+    Examples
+    --------
+    >>> [round(x, 3) for x in wider_range(0.15, 0.2, 4.0)]
+    [0.087, 0.346]
+    """
+    lo_cap, hi_cap = SUGGESTED_SHARES
+    middle = float(np.sqrt(max(low, SHARE_FLOOR) * max(high, SHARE_FLOOR)))
+    half = float(np.sqrt(ratio))
+    lo, hi = middle / half, middle * half
+    if hi > hi_cap:  # keep the span, shifted down
+        lo, hi = lo * hi_cap / hi, hi_cap
+    if lo < lo_cap:
+        lo, hi = lo_cap, min(hi_cap, max(hi, lo_cap * ratio))
+    return min(lo, low), max(hi, high)
+
+
+def narrow_shares(mixtures: pd.DataFrame, min_ratio: float = MIN_SHARE_RATIO,
+                  what: str = "this design") -> str | None:
+    """Say which domains' shares vary too little across a design to identify the law, or None.
+
+    The one check of a design's spread, used before training (``bimix suggest``, ``bimix entropy
+    --mixture-out``) and before sampling (``bimix fit``). A law's proportion exponent is the slope
+    of log-loss against log-share: a domain whose share barely varies leaves it to the prior,
+    whatever the number of runs.
+
+    Parameters
+    ----------
+    mixtures : pandas.DataFrame
+        Wide mixtures (rows: mixtures or runs; columns: domains).
+    min_ratio : float
+        Smallest acceptable ratio of a domain's largest to smallest share
+        (:data:`MIN_SHARE_RATIO`).
+    what : str
+        How the message names the design.
+
+    Returns
+    -------
+    str or None
+        One sentence naming every such domain with its range, and a range that would suffice.
+
+    Examples
+    --------
+    >>> uniform = pd.DataFrame({"web": [0.2, 0.3, 0.25], "code": [0.3, 0.2, 0.25],
+    ...                         "math": [0.5, 0.5, 0.5]})
+    >>> print(narrow_shares(uniform))                          # doctest: +NORMALIZE_WHITESPACE
+    this design is too close to uniform to identify the law: across its 3 mixtures the shares of
+    web (0.2-0.3, 1.5x), code (0.2-0.3, 1.5x), math (0.5-0.5, 1.0x) vary by less than 3x, so
+    their proportion exponents stay close to the prior; spread each over at least 3x, better
+    more (e.g. web 0.1-0.6)
+    >>> narrow_shares(pd.DataFrame({"web": [0.05, 0.5, 0.8], "code": [0.95, 0.5, 0.2]})) is None
+    True
+    """
+    spread = share_spread(mixtures)
+    narrow = spread[spread["ratio"] < min_ratio]
+    if narrow.empty:
+        return None
+    n = len(mixtures.drop_duplicates())
+    listed = ", ".join(f"{d} ({r.low:.2g}-{r.high:.2g}, {r.ratio:.1f}x)"
+                       for d, r in narrow.iterrows())
+    several = len(narrow) > 1
+    # The example range has room to spare: twice the smallest acceptable ratio.
+    lo, hi = wider_range(narrow.iloc[0].low, narrow.iloc[0].high, 2 * min_ratio)
+    start = (f"{what} is too close to uniform to identify the law" if len(narrow) == len(spread)
+             else f"{what} varies {'some shares' if several else 'one share'} too little to "
+                  "identify the law")
+    return (f"{start}: across its {n} mixture{'s' if n != 1 else ''} the "
+            f"share{'s' if several else ''} of {listed} var{'y' if several else 'ies'} by less "
+            f"than {min_ratio:g}x, so {'their' if several else 'its'} proportion exponent"
+            f"{'s stay' if several else ' stays'} close to the prior; spread "
+            f"{'each' if several else 'it'} over at least {min_ratio:g}x, better more (e.g. "
+            f"{narrow.index[0]} {lo:.2g}-{hi:.2g})")

@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -204,6 +205,30 @@ def prior_draws(observations: Observations | Design, spec: ModelSpec | None = No
     return out
 
 
+def parameter_prior(observations: Observations | Design, spec: ModelSpec | None = None, *,
+                    draws: int = 1000, seed: int = 0) -> xr.Dataset:
+    """Prior draws of the law's parameters only (dims ``chain, draw, ...``), as ArviZ's ``prior``.
+
+    Nothing is simulated and the sampler is compiled without numba, so this takes a few tenths
+    of a second where :func:`prior_draws` takes seconds (the posterior file's ``prior`` group,
+    :func:`bimix_bayes.diagnostics.contraction`).
+    """
+    spec = spec or ModelSpec()
+    design = (observations if isinstance(observations, Design)
+              else Design.from_observations(observations))
+    names = list(spec.law_component.parameters)
+    quiet = logging.getLogger("pymc.sampling.forward")  # its "Sampling: [...]" line is noise here
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        with build_model(design, spec):
+            tree = pm.sample_prior_predictive(draws=draws, var_names=names, random_seed=seed,
+                                              compile_kwargs={"mode": "FAST_COMPILE"})
+    finally:
+        quiet.setLevel(level)
+    return tree["prior"].to_dataset()[names]
+
+
 def prior_predictive(observations: Observations, spec: ModelSpec | None = None, *,
                      draws: int = 500, seed: int = 0) -> xr.Dataset:
     """Prior draws of the law's parameters and of the losses the model expects at this design.
@@ -240,7 +265,9 @@ def prior_predictive(observations: Observations, spec: ModelSpec | None = None, 
 def prior_of(post: Posterior, draws: int = 500, seed: int = 0) -> xr.Dataset | None:
     """Prior draws of a fitted posterior's parameters (the spec it recorded: law, noise, priors).
 
-    None for a fit without a prior (least squares). Used to draw the prior beside the posterior.
+    None for a fit without a prior (least squares). Used to draw the prior beside the posterior:
+    the law's parameters (dims ``sample, ...``), from the file's ``prior`` group where it has one
+    (``bimix fit`` writes it), else drawn by :func:`parameter_prior`.
 
     Examples
     --------
@@ -248,7 +275,11 @@ def prior_of(post: Posterior, draws: int = 500, seed: int = 0) -> xr.Dataset | N
     """
     if not post.sampler_config:
         return None
-    return prior_predictive(post.observations, post.spec, draws=draws, seed=seed)
+    prior = post.prior
+    if prior is None:
+        prior = parameter_prior(post.observations, post.spec, draws=draws, seed=seed)
+    stacked = prior.stack(sample=("chain", "draw")).transpose("sample", ...)
+    return stacked.drop_vars(["sample", "chain", "draw"])
 
 
 def _example() -> Observations:

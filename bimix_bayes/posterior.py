@@ -21,6 +21,8 @@ log_likelihood   ``log_loss`` (chain, draw, curve): the log-density of each obse
 observed_data    ``loss`` (run, domain, step) in nats per token, NaN where not evaluated
 constant_data    ``proportion`` (run, source): every run's mixture; extra observation columns
                  (``tokens``, ``seed``, ...) as (run, domain, step), numbers where they are
+prior            optional (``bimix fit`` writes it): prior draws of the law's parameters at
+                 this design (:func:`bimix_bayes.model.parameter_prior`)
 ================ ==========================================================================
 
 Root attributes: ``file_format``, ``bimix_bayes_version``, ``method``, ``s_ref``, ``model_spec``
@@ -238,6 +240,17 @@ class Posterior:
             raise BimixInputError(
                 f"this fit saw losses at one step ({self.steps[0]}) only, so its law has no step "
                 f"term; ask for step {self.steps[0]}, or fit losses at several steps")
+
+    @property
+    def prior(self) -> xr.Dataset | None:
+        """Prior draws of the law's parameters (dims ``chain, draw, ...``), where the file has them."""
+        return self.tree["prior"].to_dataset() if "prior" in self.tree.children else None
+
+    def with_prior(self, prior: xr.Dataset) -> Posterior:
+        """This posterior with ``prior`` as its ``prior`` group (replacing any)."""
+        tree = self.tree.copy()
+        tree["prior"] = xr.DataTree(prior)
+        return type(self)(tree)
 
     @property
     def sample_stats(self) -> xr.Dataset | None:

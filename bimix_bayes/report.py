@@ -352,7 +352,25 @@ def _diagnostics_section(post: Posterior, options: str | dict[str, str | None]) 
     if found:
         parts.append("<p>What to do:</p><ul>" + "".join(f"<li>{_e(p)}</li>" for p in found)
                      + "</ul>")
+    parts.append(_design_section(post))
     return "\n".join(parts)
+
+
+def _design_section(post: Posterior) -> str:
+    """How much the runs taught about each coefficient, and what to train where they did not."""
+    table = diag.contraction(post)
+    if table is None:
+        return ""
+    informed = int(table["informed"].sum())
+    text = (f'<p id="contraction">Contraction (1 - posterior variance / prior variance): '
+            f"{informed} of {len(table)} coefficients at least {diag.CONTRACTION_MIN:g}, i.e. "
+            "informed by these runs rather than by the prior.</p>")
+    advice = diag.design_advice(post, table, suggest="bimix suggest FIT.nc --rule info --n 4 "
+                                f"--step {post.observations.steps[-1]} --out next.csv")
+    if advice:
+        text += ('<p>What the runs did not inform, and what to train:</p><ul id="design">'
+                 + "".join(f"<li>{_e(line)}</li>" for line in advice) + "</ul>")
+    return text
 
 
 def report_html(

@@ -304,13 +304,19 @@ def check_settings(*, steps: int, batch: int, target_step: int | None = None,
     BayesianBiMix(**fit).check_settings()
 
 
+#: Seeded batches of Dirichlet mixtures :func:`first_design` tries for one that spreads every share.
+FIRST_DESIGN_DRAWS = 32
+
+
 def first_design(corpus: Corpus, n: int = 8, seed: int = 0) -> pd.DataFrame:
     """A first round of ``n`` mixtures: the entropy mixtures, then seeded Dirichlet(1) mixtures.
 
     The entropy mixtures (:func:`bimix_bayes.planner.initial_design`) all lie near the centre of
     the simplex, so on their own they leave the proportion exponents weakly identified (an
     untrustworthy first fit); the random ones spread each domain's share so that every domain's
-    exponent is identified from the first round. ``n`` below the number of entropy mixtures keeps
+    exponent is identified from the first round: of up to :data:`FIRST_DESIGN_DRAWS` seeded
+    batches, the first in which every domain's share spans
+    :data:`bimix_bayes.mixtures.MIN_SHARE_RATIO`. ``n`` below the number of entropy mixtures keeps
     the first ``n`` of them. ``bimix suggest --corpus DIR --n N`` writes this design.
 
     Examples
@@ -323,14 +329,25 @@ def first_design(corpus: Corpus, n: int = 8, seed: int = 0) -> pd.DataFrame:
 
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise BimixInputError(f"the first design needs n >= 1 mixtures, got {n!r}")
+    from bimix_bayes.mixtures import MIN_SHARE_RATIO, share_spread
+
     design = initial_design(corpus)
     n_random = max(0, n - len(design))
     rng = np.random.default_rng(seed)
-    spread = rng.dirichlet(np.ones(len(corpus.domains)), size=n_random)
-    random = pd.DataFrame(spread, columns=design.columns,
-                          index=pd.Index([f"dirichlet-{i + 1}" for i in range(n_random)],
-                                         name="mixture"))
-    return pd.concat([design, random]).head(n)
+    names = pd.Index([f"dirichlet-{i + 1}" for i in range(n_random)], name="mixture")
+    best, best_ratio = None, -np.inf
+    # Seeded draws until every domain's share spans MIN_SHARE_RATIO (the check bimix suggest and
+    # fit apply), else the draw whose narrowest domain spans most.
+    for _ in range(FIRST_DESIGN_DRAWS):
+        random = pd.DataFrame(rng.dirichlet(np.ones(len(corpus.domains)), size=n_random),
+                              columns=design.columns, index=names)
+        candidate = pd.concat([design, random]).head(n)
+        ratio = float(share_spread(candidate)["ratio"].min())
+        if ratio > best_ratio:
+            best, best_ratio = candidate, ratio
+        if ratio >= MIN_SHARE_RATIO or n_random == 0:
+            break
+    return best
 
 
 def demo_design(corpus: Corpus, n_random: int = 4, seed: int = 0) -> pd.DataFrame:

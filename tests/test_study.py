@@ -8,7 +8,7 @@ import pytest
 
 from bimix_bayes.corpus import Corpus, build_embedded_corpus
 from bimix_bayes.errors import BimixInputError
-from bimix_bayes.mixtures import read_mixtures
+from bimix_bayes.mixtures import narrow_shares, read_mixtures
 from bimix_bayes.model import BayesianBiMix
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior
@@ -127,8 +127,22 @@ def test_demo_design_spreads_every_domain(corpus):
     assert list(design.columns) == corpus.domains
     assert len(design) == 8
     assert (design.sum(axis=1) - 1).abs().max() < 1e-9
-    # The Dirichlet rows give every domain a range of shares, not only the centre of the simplex.
+    # The Dirichlet rows give every domain a range of shares, not only the centre of the simplex:
+    # wide enough for the design check of bimix suggest and fit, which the entropy rows fail.
     assert (design.max() - design.min()).min() > 0.1
+    assert narrow_shares(design) is None
+    assert narrow_shares(design.head(4)).startswith("this design is too close to uniform")
+
+
+def test_cold_start_suggest_warns_when_the_design_is_near_uniform(corpus, tmp_path, cli):
+    entropy_only = cli("suggest", "--corpus", corpus.path, "--n", "4", "--out", tmp_path / "a.csv")
+    assert entropy_only.code == 0, entropy_only.err
+    (line,) = entropy_only.err.splitlines()
+    assert line.startswith("warning: this first design is too close to uniform to identify the law")
+    assert "less than 3x" in line and line.endswith("--n 8: seeded Dirichlet ones after the "
+                                                    "entropy mixtures spread the shares)")
+    spread = cli("suggest", "--corpus", corpus.path, "--n", "8", "--out", tmp_path / "b.csv")
+    assert spread.code == 0 and spread.err == "", spread.err
 
 
 @pytest.mark.slow
