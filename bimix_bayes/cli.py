@@ -182,7 +182,7 @@ def fit(
     """
     check_outputs(files={"--out": out_path}, inputs={"OBSERVATIONS": observations})
     obs = Observations.read_csv(observations)
-    narrow = narrow_shares(obs.mixtures(), what=f"the design of {observations}")
+    narrow = narrow_shares(obs.mixtures()[obs.sources], what=f"the design of {observations}")
     if narrow:
         console.print(f"warning: {narrow}", markup=False, highlight=False)
     if method == "leastsq":
@@ -812,7 +812,8 @@ def suggest(
                           constraints=constraints, min_distance=min_distance,
                           max_draws=max_draws, seed=seed)
         _warn_extrapolation(post, [target])
-        narrow = narrow_shares(pd.concat([post.observations.mixtures(), nxt[post.sources]]),
+        so_far = post.observations.mixtures()[post.sources]
+        narrow = narrow_shares(pd.concat([so_far, nxt[post.sources]]),
                                what="the runs so far with these suggestions")
         if narrow:
             console.print(f"warning: {narrow}; ask for mixtures that do (--rule info, or "
