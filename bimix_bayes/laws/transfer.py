@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from bimix_bayes.laws import bimix
-from bimix_bayes.laws.base import Params
+from bimix_bayes.laws.base import Params, apply_rows
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,7 @@ class Transfer(bimix.BiMix):
 
     def effective_proportion(self, params: Params, own: Any, mixture: Any,
                              xp: ModuleType = np) -> Any:
-        # Leading axes of the transfer matrix (posterior draws) broadcast against the mixture's.
-        shared = (mixture[..., None, :] * params["transfer"]).sum(axis=-1)
-        return own + params["eps"] + shared
+        return own + params["eps"] + apply_rows(params["transfer"], mixture)
 
     def mixing_rows(self, params: Params, own_onehot: np.ndarray) -> np.ndarray:
         return own_onehot + params["transfer"]
