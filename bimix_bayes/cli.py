@@ -152,8 +152,9 @@ def fit(
         help="bayes (hierarchical Bayesian model) or leastsq (the paper's per-domain fit).",
     )] = "bayes",
     law: Annotated[Law, typer.Option(
-        help="bimix, transfer (cross-domain), or auto: chosen by cross-validation over held-out "
-             "mixtures (bayes only).")] = "bimix",
+        help="bimix, transfer (cross-domain), dml (Data Mixing Laws: log(L - c) linear in the "
+             "mixture), transfer_linear (transfer plus a linear cross-domain term), or auto: "
+             "chosen by cross-validation over held-out mixtures (bayes only).")] = "bimix",
     draws: Annotated[int, typer.Option(help="Posterior draws per chain (bayes).")] = 1000,
     tune: Annotated[int, typer.Option(help="Tuning steps per chain (bayes).")] = 1000,
     chains: Annotated[int, typer.Option(help="Chains (bayes).")] = 4,
@@ -182,7 +183,7 @@ def fit(
 
         if law != "bimix":
             raise BimixInputError("--method leastsq fits the bimix law only; use --method bayes "
-                                  "for --law transfer")
+                                  f"for --law {law}")
         estimator = LeastSquaresFit().fit(obs)
         posterior = estimator.to_posterior()
         for line in estimator.warnings():
