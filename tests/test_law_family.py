@@ -160,6 +160,23 @@ def test_transfer_linear_fixes_the_own_entry_or_the_first_for_a_foreign_target()
     assert fixed_columns(["code", "downstream"], ["web", "code"]).tolist() == [1, 0]
 
 
+def test_simulate_observations_takes_the_source_axis_parameters():
+    law = laws.get("transfer_linear")
+    mix = pd.DataFrame({"web": [0.2, 0.7], "code": [0.8, 0.3]}, index=["a", "b"])
+    matrices = {"transfer": np.array([[0.0, 0.1], [0.0, 0.0]]),
+                "linear": np.array([[0.0, 0.3], [-0.2, 0.0]])}
+    obs = simulate_observations(COEF, mix, STEPS, s_ref=S_REF, law="transfer_linear",
+                                matrices=matrices)
+    params = {**{k: COEF[k].to_numpy() for k in ("log_c", "alpha", "u", "beta", "eps")},
+              **matrices}
+    x = mix.to_numpy()[:, None, :]
+    expect = np.exp(law.log_loss(params, x, x, np.array(STEPS, float)[None, :, None], S_REF))
+    got = obs.to_dataset()["loss"].sel(domain=DOMAINS).transpose("run", "step", "domain")
+    np.testing.assert_allclose(got.to_numpy(), expect, rtol=1e-12)
+    assert not np.allclose(expect, np.exp(law.log_loss({**params, "linear": 0 * matrices[
+        "linear"]}, x, x, np.array(STEPS, float)[None, :, None], S_REF)))
+
+
 # ------------------------------------------------------------------------- surface and optimizer
 def synthetic_observations():
     rng = np.random.default_rng(0)
