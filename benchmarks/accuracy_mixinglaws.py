@@ -28,6 +28,7 @@ from leastsq_mixinglaws import markdown  # noqa: E402
 from mixinglaws_split import MAX_FIT_STEP, MIN_STEP, folds, has_data  # noqa: E402
 from reporting import Clock, write_result  # noqa: E402
 
+from bimix_bayes import laws  # noqa: E402
 from bimix_bayes.calibration import band_rows  # noqa: E402
 from bimix_bayes.leastsq import LeastSquaresFit  # noqa: E402
 from bimix_bayes.metrics import mean_relative_error, predicted_rows  # noqa: E402
@@ -50,12 +51,18 @@ def fold_rows(posterior, part, method: str) -> pd.DataFrame:
 
 
 def run(data_dir: Path, law: str, draws: int, tune: int, chains: int, say,
-        settings: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scored rows of every fold (of ``settings``, default all) and a per-fold table."""
+        settings: list[str] | None = None, max_folds: int | None = None
+        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scored rows of every fold (of ``settings``, default all; the first ``max_folds`` folds of
+    each, default all) and a per-fold table."""
     scored, folds_out = [], []
+    done: dict[str, int] = {}
     for k, (setting, heldout, split) in enumerate(folds(data_dir)):
         if settings is not None and setting not in settings:
             continue
+        if max_folds is not None and done.get(setting, 0) >= max_folds:
+            continue
+        done[setting] = done.get(setting, 0) + 1
         t = time.perf_counter()
         ls = LeastSquaresFit().fit(split.fit).to_posterior()
         ls_s = time.perf_counter() - t
@@ -76,7 +83,8 @@ def run(data_dir: Path, law: str, draws: int, tune: int, chains: int, say,
         folds_out.append({"setting": setting, "heldout": heldout,
                           "leastsq s": round(ls_s, 1), "bayes s (incl. compile)": round(bayes_s, 1),
                           "divergent": d["n_divergent"], "max R-hat": round(d["max_rhat"], 3),
-                          "min ESS bulk": round(d["min_ess_bulk"])})
+                          "min ESS bulk": round(d["min_ess_bulk"]),
+                          "min ESS tail": round(d["min_ess_tail"])})
         say(f"{setting} hold out {heldout}: bayes {bayes_s:.0f} s, {d['n_divergent']} divergent, "
             f"max R-hat {d['max_rhat']:.3f}")
     return pd.concat(scored, ignore_index=True), pd.DataFrame(folds_out)
@@ -99,13 +107,19 @@ def table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def sampler_options(parser: argparse.ArgumentParser, *, draws: int, tune: int, chains: int
+                    ) -> None:
+    """The ``--draws``, ``--tune`` and ``--chains`` options of a benchmark on these data."""
+    parser.add_argument("--draws", type=int, default=draws)
+    parser.add_argument("--tune", type=int, default=tune)
+    parser.add_argument("--chains", type=int, default=chains)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="the mixinglaws folder")
-    parser.add_argument("--law", default="bimix", choices=["bimix", "transfer"])
-    parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--tune", type=int, default=500)
-    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--law", default="bimix", choices=laws.names())
+    sampler_options(parser, draws=500, tune=500, chains=2)
     parser.add_argument("--out", type=Path, default=RESULTS, help="results markdown file")
     args = parser.parse_args()
     if not has_data(args.data):

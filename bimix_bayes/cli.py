@@ -154,9 +154,11 @@ def fit(
         help="bayes (hierarchical Bayesian model) or leastsq (the paper's per-domain fit).",
     )] = "bayes",
     law: Annotated[Law, typer.Option(
-        help="auto (the default: chosen by cross-validation over held-out mixtures, the "
-             "comparison printed and stored; leastsq: bimix), or a law by name: bimix (own "
-             "share), transfer (cross-domain), ...")] = "auto",
+        help="auto (the default: chosen between bimix and transfer by cross-validation over "
+             "held-out mixtures, the comparison printed and stored; leastsq: bimix), or a law: "
+             "bimix (own share), transfer (cross-domain), dml (Data Mixing Laws: log(L - c) "
+             "linear in the mixture), transfer_linear (transfer plus a linear cross-domain "
+             "term).")] = "auto",
     draws: Annotated[int, typer.Option(help="Posterior draws per chain (bayes).")] = 1000,
     tune: Annotated[int, typer.Option(help="Tuning steps per chain (bayes).")] = 1000,
     chains: Annotated[int, typer.Option(help="Chains (bayes).")] = 4,

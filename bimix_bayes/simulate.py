@@ -17,7 +17,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ def simulate_observations(
     run_sd: float = 0.0,
     seed: int = 0,
     law: str = "bimix",
+    matrices: Mapping[str, np.ndarray] | None = None,
 ) -> Observations:
     """Simulate the tidy observations of training every mixture and evaluating at ``steps``.
 
@@ -56,13 +57,18 @@ def simulate_observations(
     seed : int
         Seed of the noise.
     law : str
-        A registered law whose parameters are all per domain.
+        A registered law; its per-domain parameters come from ``coefficients``.
+    matrices : mapping, optional
+        Its ``(domain, source)`` parameters (``transfer``, ``linear``, ``t``), columns in the order
+        of ``mixtures``' columns.
     """
     rng = np.random.default_rng(seed)
     c = coefficients
     domains = list(c.index)
     component = laws.get(law)
-    params = {k: c[k].to_numpy(dtype=float) for k in component.parameters}
+    matrices = dict(matrices or {})
+    params = {k: np.asarray(matrices[k], float) if k in matrices else c[k].to_numpy(dtype=float)
+              for k in component.parameters}
     own = mixtures[domains].to_numpy(dtype=float)[:, None, :]  # (run, 1, domain)
     mix = mixtures.to_numpy(dtype=float)[:, None, :]
     s = np.asarray(steps, dtype=float)[None, :, None]  # (1, step, 1)

@@ -25,6 +25,7 @@ import numpy as np
 from bimix_bayes.constraints import Constraints
 from bimix_bayes.draws import shaped
 from bimix_bayes.errors import BimixInputError
+from bimix_bayes.laws.base import apply_rows
 
 if TYPE_CHECKING:
     from bimix_bayes.posterior import Posterior
@@ -147,6 +148,9 @@ class LossSurface:
         law = self.law
         r_eff = law.effective_proportion(params, self.draws.own(mix), mix)
         log_l = law.log_loss_at(params, r_eff, self.step, self.s_ref)
+        linear = law.linear_rows(params)
+        if linear is not None:
+            log_l = log_l + apply_rows(linear, mix)
         loss = np.exp(log_l)
         avg = loss @ self.weights
         if order == 0:
@@ -158,6 +162,19 @@ class LossSurface:
         first = self.weights * loss * d1
         second = self.weights * loss * (d1**2 + d2)
         rows = law.mixing_rows(params, self._own_onehot)
+        if linear is not None:
+            # log L_i gains G_i . r: its gradient is a_i = f'_i R_i + G_i and its Hessian keeps
+            # f''_i R_i R_i^T, so d2 L_i = L_i (a_i a_i^T + f''_i R_i R_i^T).
+            rows = self._own_onehot if rows is None else rows
+            slope = d1[..., None] * rows + linear
+            weighted = (self.weights * loss)[..., None] * slope
+            grad = weighted.sum(axis=-2)
+            if order == 1:
+                return log_l, avg, grad, None
+            hess = (np.matmul(weighted.swapaxes(-1, -2), slope)
+                    + np.matmul(((self.weights * loss * d2)[..., None] * rows).swapaxes(-1, -2),
+                                rows))
+            return log_l, avg, grad, hess
         if rows is None:  # each domain depends on its own source only: diagonal Hessian
             # (a target domain depends on no source under such a law)
             trained, own = self.own >= 0, self.own[self.own >= 0]

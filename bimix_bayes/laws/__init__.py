@@ -12,9 +12,14 @@ Examples
 
 from bimix_bayes.laws.base import Law, get, names, register
 from bimix_bayes.laws.bimix import BiMix
+from bimix_bayes.laws.dml import DataMixingLaw
 from bimix_bayes.laws.transfer import Transfer
+from bimix_bayes.laws.transfer_linear import TransferLinear
 
 register(BiMix())
 register(Transfer())
+register(DataMixingLaw())
+register(TransferLinear())
 
-__all__ = ["BiMix", "Law", "Transfer", "get", "names", "register"]
+__all__ = ["BiMix", "DataMixingLaw", "Law", "Transfer", "TransferLinear", "get", "names",
+           "register"]

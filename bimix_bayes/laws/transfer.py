@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from bimix_bayes.laws import bimix
-from bimix_bayes.laws.base import Params
+from bimix_bayes.laws.base import Params, apply_rows
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,7 @@ class Transfer(bimix.BiMix):
 
     def effective_proportion(self, params: Params, own: Any, mixture: Any,
                              xp: ModuleType = np) -> Any:
-        # Leading axes of the transfer matrix (posterior draws) broadcast against the mixture's.
-        # A contraction, not a broadcast product and sum: PyTensor turns it into one matrix
-        # product, where the (run, domain, source) temporary made each gradient ~2x slower.
-        shared = xp.einsum("...s,...ds->...d", mixture, params["transfer"])
-        return own + params["eps"] + shared
+        return own + params["eps"] + apply_rows(params["transfer"], mixture, xp)
 
     def mixing_rows(self, params: Params, own_onehot: np.ndarray) -> np.ndarray:
         return own_onehot + params["transfer"]
