@@ -34,6 +34,10 @@ load. Cells of methods not run yet read "pending".
 
     .venv/bin/python benchmarks/evidence.py --methods leastsq,gbm        # the cheap columns
     .venv/bin/python benchmarks/evidence.py --datasets 3Mix-70M --methods bayes:bimix --folds 3
+    .venv/bin/python benchmarks/evidence.py --datasets 5Mix-70M --methods bayes   # every law + auto
+    .venv/bin/python benchmarks/evidence.py --render-only                # table from the CSVs
+
+Runs for different datasets may go in parallel (each merges its rows under a lock).
 
 Writes benchmarks/results/evidence.md (+ evidence.csv, evidence_runs.csv). Exits 0 with a message
 when the data folder is absent.
@@ -500,6 +504,7 @@ def run_benchmark(root: Path, names: Sequence[str], methods: Sequence[str], k: i
 def summary(folds_frame: pd.DataFrame, info: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:
     """One row per dataset x method: MRE mean +- SE over folds, pooled coverage, fit time."""
     floors = info.set_index("dataset")["noise floor MRE %"]
+    reads = info.set_index("dataset")["read"]
     out = []
     for dataset in info["dataset"]:
         for method in methods:
@@ -520,8 +525,9 @@ def summary(folds_frame: pd.DataFrame, info: pd.DataFrame, methods: Sequence[str
                 row.update({"folds": 0, "MRE %": g["status"].iloc[0], "90% coverage": "",
                             "fit s/fold": "", "note": str(g["note"].iloc[0])})
             else:
+                fallback = method.startswith("bayes:") and reads[dataset] != "loader"
                 row.update({"folds": 0, "MRE %": "pending (lead)", "90% coverage": "",
-                            "fit s/fold": "", "note": ""})
+                            "fit s/fold": "", "note": "needs targets" if fallback else ""})
             row["noise floor MRE %"] = floors[dataset]
             out.append(row)
     return pd.DataFrame(out)
@@ -546,7 +552,14 @@ def main() -> None:
                              "bayes (every Bayesian one)")
     parser.add_argument("--folds", type=int, default=5, help="K of the K-fold split over mixtures")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results markdown file")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite --out from its CSVs without running anything")
     args = parser.parse_args()
+    if args.render_only:
+        record(args.out, pd.DataFrame(columns=FOLD_COLUMNS), pd.DataFrame(columns=["dataset"]),
+               None, Clock())
+        print(f"wrote {args.out}")
+        return
     if not (args.data / "mixinglaws").is_dir():
         print(f"{args.data}: no shared data (expected mixinglaws/, regmix/, olmix/); nothing to do")
         return
@@ -571,9 +584,10 @@ def main() -> None:
     print(f"wrote {args.out}")
 
 
-def record(out: Path, fold_rows: pd.DataFrame, info: pd.DataFrame, run: dict,
+def record(out: Path, fold_rows: pd.DataFrame, info: pd.DataFrame, run: dict | None,
            clock: Clock) -> None:
-    """Merge one dataset's rows into the CSVs next to ``out`` and rewrite ``out`` from them.
+    """Merge one dataset's rows into the CSVs next to ``out`` and rewrite ``out`` from them
+    (``run`` None: only rewrite ``out``).
 
     A lock file serialises concurrent runs (say one per dataset group) writing the same table.
     """
@@ -588,7 +602,7 @@ def record(out: Path, fold_rows: pd.DataFrame, info: pd.DataFrame, run: dict,
         all_info = merge(info_csv, info, ["dataset"])
         all_info = all_info.set_index("dataset").loc[[d for d in DATASETS if d in
                                                       set(all_info["dataset"])]].reset_index()
-        runs = merge(runs_csv, pd.DataFrame([{
+        runs = pd.read_csv(runs_csv) if run is None else merge(runs_csv, pd.DataFrame([{
             **run, "date": f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
             "uptime at end": uptime(), "minutes": round(clock.seconds / 60, 1)}]), ["run_id"])
         shown = ["leastsq", "gbm", *bayes_methods()]
@@ -596,13 +610,13 @@ def record(out: Path, fold_rows: pd.DataFrame, info: pd.DataFrame, run: dict,
         table = summary(all_folds, all_info, shown)
         for frame, path in ((all_folds, folds_csv), (all_info, info_csv), (runs, runs_csv)):
             write_result(path, frame.to_csv(index=False))
-        write_result(out, results_text(table, all_info, runs, folds_csv.name, clock))
+        write_result(out, results_text(table, all_info, runs, folds_csv.name))
     finally:
         os.close(lock)  # closing releases the lock
 
 
 def results_text(table: pd.DataFrame, all_info: pd.DataFrame, runs: pd.DataFrame,
-                 folds_name: str, clock: Clock) -> str:
+                 folds_name: str) -> str:
     """The Markdown results file."""
     run_lines = "\n".join(
         f"- `{r['command']}` ({r['run_id']}): {r['date']}, {r['machine']}, {r['minutes']} min, "
@@ -615,7 +629,8 @@ per-fold numbers are in `{folds_name}`):
 
 {run_lines}
 
-Latest run: {clock.header("")}
+The load and machine of each run are above; every number was measured on this shared 2-core
+machine (the least-squares and gbm fit times grow 2-4x with its load).
 
 Split: K folds over mixtures (`bimix_bayes.metrics.mixture_folds`, seed {SEED}: runs with identical
 mixtures share a fold; K = min(--folds, mixtures)); each fold fits the other mixtures at every
