@@ -620,6 +620,8 @@ def record(out: Path, fold_rows: pd.DataFrame, info: pd.DataFrame, run: dict | N
 def results_text(table: pd.DataFrame, all_info: pd.DataFrame, runs: pd.DataFrame,
                  folds_name: str) -> str:
     """The Markdown results file."""
+    counts = ["runs", "mixtures", "training domains", "evaluated", "targets", "steps", "rows"]
+    all_info = all_info.astype({c: int for c in counts})  # a CSV round trip makes them floats
     run_lines = "\n".join(
         f"- `{r['command']}` ({r['run_id']}): {r['date']}, {r['machine']}, {r['minutes']} min, "
         f"{r['folds']} folds; load at start `{r['uptime at start']}`, at end "
