@@ -575,7 +575,8 @@ def main() -> None:
         make_method(m)  # unknown names fail before any work
 
     clock = Clock()
-    run_id = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+    # The pid too: runs started in the same second (one per dataset group) stay apart.
+    run_id = f"{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%S}-{os.getpid()}"
     run = {"run_id": run_id, "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
            "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
            "uptime at start": uptime(), "folds": args.folds, "datasets": ",".join(names),
@@ -676,6 +677,16 @@ Notes:
   so the benchmark read them itself for gbm; the Bayesian columns wait for the core.
 - `pending (lead)`: not run yet (the Bayesian columns are heavy); see the commands in the
   script's docstring.
+- Training-domain names: 5Mix's five groups are the authors' (academic, prose, dialogue,
+  symbolic, internet); RedPajama's seven are not named in the files (`RedPajama-1..7`, in path
+  order). RedPajama run 999's shares sum to 1.020 in every file and are rescaled to 1.
+- Olmix tasks ({", ".join(f"`{t}`" for t in OLMIX_TASKS)}): one per task family, so that no family of
+  near-copies (57 MMLU subjects, 17 MBPP languages, 7 MATH subsets) dominates the pooled MRE;
+  8 targets x 127 runs. Values are bits per byte.
+- The gbm band is the quantile regressors' and is not calibrated (quantile boosting on tens to
+  hundreds of rows per domain); the least-squares band has no parameter uncertainty.
+- Per-fold numbers, with the held-out run count and the Bayesian fits' diagnostics, are in the
+  CSV; `--render-only` rewrites this file from it.
 """
 
 
