@@ -30,7 +30,7 @@ from bimix_bayes import sampling
 from bimix_bayes.calibration import interval_coverage
 from bimix_bayes.draws import Draws, shaped
 from bimix_bayes.errors import BimixInputError
-from bimix_bayes.metrics import score
+from bimix_bayes.metrics import mixture_folds, mixture_groups, score
 from bimix_bayes.model import AUTO_LAWS, BayesianBiMix, Design, build_model
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import Posterior
@@ -206,14 +206,6 @@ class LawSelection:
                 f"{shown.round(3).to_string()}\nlaw: {self.chosen} ({self.reason})")
 
 
-def _mixture_groups(observations: Observations) -> np.ndarray:
-    """A group id per run: runs with the same mixture (e.g. seeds) are held out together."""
-    mix = observations.mixtures()
-    keys = [tuple(np.round(row, 9)) for row in mix.to_numpy()]
-    ids = {k: i for i, k in enumerate(dict.fromkeys(keys))}
-    return np.array([ids[k] for k in keys])
-
-
 def _fold_scores(design: Design, spec: ModelSpec, heldout: np.ndarray, config: SamplerConfig,
                  prob: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Fit with the held-out runs' cells masked (the compiled model of the whole design is
@@ -300,7 +292,7 @@ def select_law(
     if not specs[0].noise_component.mask_is_data:
         raise BimixInputError(f"--law auto needs a noise model whose mask is data; {noise!r} "
                               "fixes it: give --law")
-    groups = _mixture_groups(observations)
+    groups = mixture_groups(observations)
     n_groups = int(groups.max()) + 1
     if len(laws) == 1 or n_groups < MIN_MIXTURES:
         why = ("the only candidate" if len(laws) == 1 else
@@ -309,13 +301,13 @@ def select_law(
         return LawSelection(table=pd.DataFrame(index=pd.Index(list(laws), name="law")),
                             chosen=laws[0], reason=why, folds=0, prob=prob)
     k = min(folds, n_groups)
-    fold_of_group = np.random.default_rng(seed).permutation(n_groups) % k
+    fold = mixture_folds(observations, k, seed)
     design = Design.from_observations(observations)
     records, per_group = {}, {}
     for spec in specs:
         curves, rows, n_div = [], [], 0
         for f in range(k):
-            heldout = fold_of_group[groups] == f
+            heldout = fold == f
             c, r, d = _fold_scores(design, spec, heldout,
                                    dataclasses.replace(config, seed=seed + f), prob, seed + f)
             curves.append(c)

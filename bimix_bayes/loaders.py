@@ -6,8 +6,11 @@
 * :func:`load_mixinglaws`: Data Mixing Laws (Ye et al. 2024, github.com/yegcjs/mixinglaws):
   whitespace-separated ``checkpoint_path valid_file loss`` lines whose checkpoint path encodes the
   run, its mixture and the step, e.g. ``.../Github-Books3-PileCC//70M_13-0.25-0.125-0.625/4000``.
+* :func:`load_olmix`: an Olmix swarm (github.com/allenai/olmix): a ratios CSV (domain weights per
+  run) and a metrics CSV (downstream bits-per-byte per run), final step only; the tasks are
+  target domains that no run trains on.
 
-Both name each problem with the file and line. Published proportions are rounded (RegMix to three
+All name each problem with the file and line. Published proportions are rounded (RegMix to three
 decimals, so rows sum to 0.996-1.003); rows whose sum is within ``sum_tol`` of 1 are rescaled to
 sum to 1, larger deviations are errors. Zero proportions load as they are.
 
@@ -15,13 +18,14 @@ Examples
 --------
 >>> obs = load_regmix("train_mixture_1m.csv", "train_pile_loss_1m.csv", step=1000)  # doctest: +SKIP
 >>> obs = load_mixinglaws("3Mix/70M.txt")                                          # doctest: +SKIP
+>>> obs = load_olmix("dclm_ratios.csv", "dclm_metrics.csv", step=1, tasks=["lambada"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +59,37 @@ def _rescale(props: np.ndarray, sum_tol: float, path: Path, line: int, what: str
         raise BimixInputError(f"{what}: proportions sum to {total:.6g}, more than {sum_tol} "
                               "from 1", path=path, line=line)
     return props / total
+
+
+def _row_proportions(record: Mapping[str, str], columns: Iterable[str], sum_tol: float,
+                     path: Path, line: int, what: str) -> np.ndarray:
+    """The numbers of ``columns`` in one CSV record, checked and rescaled to sum to 1."""
+    props = pd.to_numeric(pd.Series([record[c] for c in columns]).str.strip(), errors="coerce")
+    return _rescale(props.to_numpy(dtype=float), sum_tol, path, line, what)
+
+
+def _positive(row: pd.Series, column: str, path: Path, line: int) -> float:
+    """``row[column]`` as a positive finite number (a loss, bits per byte)."""
+    value = pd.to_numeric(str(row[column]).strip(), errors="coerce")
+    if not np.isfinite(value) or value <= 0:
+        raise BimixInputError(f"{column} must be a positive number, got {row[column]!r}",
+                              path=path, line=line)
+    return float(value)
+
+
+def _match_runs(left: pd.DataFrame, lpath: Path, right: pd.DataFrame, rpath: Path, key: str,
+                lacking: str) -> dict[str, int]:
+    """The file line of each run of ``right``; both files must list the same runs in ``key``."""
+    line = {run: i + 2 for i, run in enumerate(right[key])}
+    missing = [i for i, run in enumerate(left[key]) if run not in line]
+    if missing:
+        raise BimixInputError(f"run {left[key][missing[0]]!r} has no row in {rpath}",
+                              path=lpath, line=missing[0] + 2)
+    extra = sorted(set(line) - set(left[key]), key=line.get)
+    if extra:
+        raise BimixInputError(f"run {extra[0]!r} has no {lacking} in {lpath}", path=rpath,
+                              line=line[extra[0]])
+    return line
 
 
 def load_regmix(
@@ -111,35 +146,98 @@ def load_regmix(
     if unknown:
         raise BimixInputError(f"loss column(s) for domain(s) {', '.join(unknown)} have no "
                               "train_the_pile_ column in the mixture file", path=lpath, line=1)
-    loss_line = {idx: i + 2 for i, idx in enumerate(loss["index"])}
-    missing = [i for i, idx in enumerate(mix["index"]) if idx not in loss_line]
-    if missing:
-        raise BimixInputError(f"run {mix['index'][missing[0]]!r} has no row in {lpath}",
-                              path=mpath, line=missing[0] + 2)
-    extra = sorted(set(loss_line) - set(mix["index"]), key=loss_line.get)
-    if extra:
-        raise BimixInputError(f"run {extra[0]!r} has no mixture in {mpath}", path=lpath,
-                              line=loss_line[extra[0]])
+    loss_line = _match_runs(mix, mpath, loss, lpath, "index", "mixture")
 
     rows = []
     for i, rec in enumerate(mix.to_dict("records")):
         idx, line = rec["index"], i + 2
-        props = pd.to_numeric(pd.Series([rec[c] for c in train]).str.strip(), errors="coerce")
-        props = _rescale(props.to_numpy(dtype=float), sum_tol, mpath, line, f"run {idx!r}")
+        props = _row_proportions(rec, train, sum_tol, mpath, line, f"run {idx!r}")
         lrow = loss.iloc[loss_line[idx] - 2]
-        losses = {}
-        for col, name in valid.items():
-            value = pd.to_numeric(str(lrow[col]).strip(), errors="coerce")
-            if not np.isfinite(value) or value <= 0:
-                raise BimixInputError(f"{col} must be a positive number, got {lrow[col]!r}",
-                                      path=lpath, line=loss_line[idx])
-            losses[name] = float(value)
+        losses = {name: _positive(lrow, col, lpath, loss_line[idx]) for col, name in valid.items()}
         for name, prop in zip(train.values(), props, strict=True):
             evaluated = name in losses
             rows.append((f"{run_prefix}{idx}", name, prop, int(step) if evaluated else None,
                          losses.get(name)))
     frame = pd.DataFrame(rows, columns=["run", "domain", "proportion", "step", "loss"])
     return Observations.from_frame(frame, source=f"{mpath} + {lpath}")
+
+
+#: Columns of an Olmix swarm file that name the run rather than a domain or a task: the unnamed
+#: row number pandas wrote, the wandb run id, the run's name and its index in the swarm.
+OLMIX_META = ("", "run", "name", "index")
+
+
+def load_olmix(
+    ratios_csv: str | os.PathLike[str],
+    metrics_csv: str | os.PathLike[str],
+    *,
+    step: int,
+    tasks: Sequence[str] | None = None,
+    sum_tol: float = ROUNDING_TOL,
+) -> Observations:
+    """Load an Olmix swarm: domain weights and downstream bits-per-byte, one final step per run.
+
+    Both files carry the columns :data:`OLMIX_META` (``run`` names the run) and, in the ratios
+    file, one column per training domain (its weight), in the metrics file one column per
+    downstream task (bits per byte, e.g. ``arc_easy:rc::olmes``). Each task becomes a **target**
+    domain: evaluated in every run, trained on by none (proportion 0), so that a law predicts it
+    from the training domains' shares. The values are bits per byte, not nats per token; the
+    relative error of a prediction does not depend on the unit.
+
+    Parameters
+    ----------
+    ratios_csv, metrics_csv : path-like
+        The two files; their ``run`` columns must list the same runs.
+    step : int
+        The training step of the evaluation (the files do not record it).
+    tasks : sequence of str, optional
+        Metric columns to keep (default: all).
+    sum_tol : float
+        Weight rows summing within this of 1 are rescaled to 1.
+
+    Examples
+    --------
+    >>> obs = load_olmix("tests/data/olmix/ratios.csv", "tests/data/olmix/metrics.csv", step=1,
+    ...                  tasks=["lambada", "hellaswag:rc::olmes"])
+    >>> len(obs.runs), obs.evaluated_domains
+    (6, ['lambada', 'hellaswag:rc::olmes'])
+    """
+    if int(step) != step or step <= 0:
+        raise BimixInputError(f"step must be a positive integer, got {step}")
+    rpath, mpath = Path(ratios_csv), Path(metrics_csv)
+    ratios, metrics = read_text_csv(rpath), read_text_csv(mpath)
+    for frame, path in ((ratios, rpath), (metrics, mpath)):
+        if "run" not in frame.columns:
+            raise BimixInputError("missing column 'run'", path=path, line=1)
+        dup = frame["run"].duplicated()
+        if dup.any():
+            i = int(np.argmax(dup.to_numpy()))
+            raise BimixInputError(f"duplicate run {frame['run'][i]!r}", path=path, line=i + 2)
+    domains = [c for c in ratios.columns if c not in OLMIX_META]
+    available = [c for c in metrics.columns if c not in OLMIX_META]
+    if not domains:
+        raise BimixInputError("no domain columns besides run, name, index", path=rpath, line=1)
+    chosen = available if tasks is None else list(tasks)
+    unknown = [t for t in chosen if t not in available]
+    if unknown or not chosen:
+        raise BimixInputError(f"no metric column {unknown[0]!r}" if unknown else
+                              "no task columns besides run, name, index", path=mpath, line=1)
+    clash = sorted(set(chosen) & set(domains))
+    if clash:
+        raise BimixInputError(f"task {clash[0]!r} is also a training domain of {rpath}",
+                              path=mpath, line=1)
+    metric_line = _match_runs(ratios, rpath, metrics, mpath, "run", "ratios")
+
+    rows = []
+    for i, rec in enumerate(ratios.to_dict("records")):
+        run, line = rec["run"], i + 2
+        props = _row_proportions(rec, domains, sum_tol, rpath, line, f"run {run!r}")
+        rows.extend((run, d, float(p), None, None) for d, p in zip(domains, props, strict=True))
+        mrow = metrics.iloc[metric_line[run] - 2]
+        rows.extend((run, task, 0.0, int(step), _positive(mrow, task, mpath, metric_line[run]))
+                    for task in chosen)
+    frame = pd.DataFrame(rows, columns=["run", "domain", "proportion", "step", "loss"])
+    return Observations.from_frame(frame, source=f"{rpath} + {mpath}")
 
 
 def load_mixinglaws(

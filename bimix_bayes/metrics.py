@@ -188,6 +188,46 @@ def score(posterior: Any, observations: Observations) -> pd.DataFrame:
     )
 
 
+def mixture_groups(observations: Observations) -> np.ndarray:
+    """A group id per run (in :attr:`Observations.runs` order): runs with the same mixture (seeds,
+    repeats) share one, so that a held-out split never fits one copy and scores another.
+
+    Examples
+    --------
+    >>> obs = Observations.from_frame(pd.DataFrame({"run": ["a", "b", "c"], "domain": "web",
+    ...     "proportion": 1.0, "step": 10, "loss": [3.0, 3.1, 2.9]}))
+    >>> mixture_groups(obs).tolist()
+    [0, 0, 0]
+    """
+    mix = observations.mixtures()
+    keys = [tuple(np.round(row, 9)) for row in mix.to_numpy()]
+    ids = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    return np.array([ids[k] for k in keys])
+
+
+def mixture_folds(observations: Observations, folds: int, seed: int = 0) -> np.ndarray:
+    """A fold id per run for K-fold cross-validation over mixtures (grouped, seeded).
+
+    The distinct mixtures (:func:`mixture_groups`) are shuffled with ``seed`` and dealt to
+    ``min(folds, number of mixtures)`` folds in turn, so fold sizes differ by at most one
+    mixture. ``--law auto`` (:func:`bimix_bayes.comparison.select_law`) and the benchmarks use
+    this one rule, so the same seed gives the same folds.
+
+    Examples
+    --------
+    >>> obs = Observations.from_frame(pd.DataFrame({"run": list("abcd"), "domain": "web",
+    ...     "proportion": 1.0, "step": [10, 10, 10, 10], "loss": [3.0, 3.1, 2.9, 3.2]}))
+    >>> mixture_folds(obs, folds=5).tolist()   # one mixture: one fold
+    [0, 0, 0, 0]
+    """
+    if folds < 1:
+        raise BimixInputError(f"folds must be at least 1, got {folds}")
+    groups = mixture_groups(observations)
+    n_groups = int(groups.max()) + 1
+    fold_of_group = np.random.default_rng(seed).permutation(n_groups) % min(folds, n_groups)
+    return fold_of_group[groups]
+
+
 @dataclass(frozen=True)
 class Split:
     """A held-out split of observations.

@@ -9,7 +9,14 @@ import pytest
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.laws import bimix as laws
 from bimix_bayes.leastsq import EPS_FLOOR, LeastSquaresFit
-from bimix_bayes.metrics import heldout_split, mean_relative_error, r2_log, score
+from bimix_bayes.metrics import (
+    heldout_split,
+    mean_relative_error,
+    mixture_folds,
+    mixture_groups,
+    r2_log,
+    score,
+)
 from bimix_bayes.posterior import Posterior
 from bimix_bayes.simulate import simulate_observations
 
@@ -138,3 +145,22 @@ def test_heldout_split_and_score(simulated):
         heldout_split(simulated, ["nope"])
     with pytest.raises(BimixInputError, match="at least one fitted"):
         heldout_split(simulated, simulated.runs)
+
+
+def test_mixture_folds_keep_repeated_mixtures_together(simulated):
+    # r00's mixture run twice more under other names (seeds): one group, always one fold.
+    f = simulated.frame
+    copies = [f[f["run"] == "r00"].assign(run=name) for name in ("seed1", "seed2")]
+    obs = type(simulated).from_frame(pd.concat([f, *copies], ignore_index=True))
+    groups = mixture_groups(obs)
+    assert groups[obs.runs.index("seed1")] == groups[obs.runs.index("r00")] == groups[-1]
+    assert len(set(groups.tolist())) == 16
+    fold = mixture_folds(obs, 5, seed=3)
+    assert fold[obs.runs.index("seed2")] == fold[obs.runs.index("r00")]
+    sizes = np.bincount(fold[[obs.runs.index(f"r{i:02d}") for i in range(16)]])
+    assert len(sizes) == 5 and sizes.max() - sizes.min() <= 1  # mixtures dealt evenly
+    assert (mixture_folds(obs, 5, seed=3) == fold).all()  # seeded
+    assert not (mixture_folds(obs, 5, seed=4) == fold).all()
+    assert sorted(set(mixture_folds(obs, 99).tolist())) == list(range(16))  # K <= mixtures
+    with pytest.raises(BimixInputError, match="folds must be at least 1"):
+        mixture_folds(obs, 0)

@@ -1,4 +1,4 @@
-"""Loaders for RegMix and Data Mixing Laws files (tiny fixtures under tests/data)."""
+"""Loaders for RegMix, Data Mixing Laws and Olmix files (tiny fixtures under tests/data)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 
 from bimix_bayes.errors import BimixInputError
-from bimix_bayes.loaders import load_mixinglaws, load_regmix
+from bimix_bayes.loaders import load_mixinglaws, load_olmix, load_regmix
 
 DATA = Path(__file__).parent / "data"
 REGMIX_MIX, REGMIX_LOSS = DATA / "regmix" / "mixture.csv", DATA / "regmix" / "loss.csv"
 ML = DATA / "mixinglaws" / "3mix.txt"
+OLMIX_RATIOS, OLMIX_METRICS = DATA / "olmix" / "ratios.csv", DATA / "olmix" / "metrics.csv"
 
 
 def test_regmix_loads_all_domains_and_zero_proportions():
@@ -135,3 +136,58 @@ def test_mixinglaws_file_level_errors(tmp_path):
         load_mixinglaws(tmp_path / "missing.txt")
     with pytest.raises(BimixInputError, match="no loss lines"):
         load_mixinglaws(_write(tmp_path, "e.txt", "\n"))
+
+
+def test_olmix_tasks_are_targets_with_proportion_zero():
+    tasks = ["lambada", "hellaswag:rc::olmes"]
+    obs = load_olmix(OLMIX_RATIOS, OLMIX_METRICS, step=7, tasks=tasks)
+    raw_r, raw_m = pd.read_csv(OLMIX_RATIOS), pd.read_csv(OLMIX_METRICS)
+    assert obs.runs == raw_r["run"].tolist()
+    assert obs.evaluated_domains == tasks and obs.steps == [7]
+    mix = obs.mixtures()
+    domains = [c for c in raw_r.columns if c not in ("Unnamed: 0", "run", "name", "index")]
+    assert len(domains) == 24
+    assert (mix[tasks] == 0).all().all()  # no run trains on a task
+    np.testing.assert_allclose(mix[domains].to_numpy(), raw_r[domains].to_numpy(), atol=1e-12)
+    got = obs.frame.set_index(["run", "domain"])["loss"]
+    assert got[(raw_m["run"][2], "lambada")] == pytest.approx(raw_m["lambada"][2])
+    # Default: every metric column.
+    assert len(load_olmix(OLMIX_RATIOS, OLMIX_METRICS, step=1).evaluated_domains) == 110
+
+
+def test_olmix_errors_name_file_and_line(tmp_path):
+    ratios, metrics = OLMIX_RATIOS.read_text().splitlines(), OLMIX_METRICS.read_text().splitlines()
+    with pytest.raises(BimixInputError, match="step must be a positive integer"):
+        load_olmix(OLMIX_RATIOS, OLMIX_METRICS, step=0)
+    with pytest.raises(BimixInputError, match=r"metrics\.csv: line 1: no metric column 'mmlu'"):
+        load_olmix(OLMIX_RATIOS, OLMIX_METRICS, step=1, tasks=["mmlu"])
+    # A weight row far from summing to 1.
+    cells = ratios[3].split(",")
+    cells[-1] = "0.5"
+    path = _write(tmp_path, "r.csv", "\n".join([*ratios[:3], ",".join(cells), *ratios[4:]]))
+    with pytest.raises(BimixInputError, match=r"r\.csv: line 4: run .*proportions sum to"):
+        load_olmix(path, OLMIX_METRICS, step=1)
+    # A metric that is not a number, in a kept task.
+    head = metrics[0].split(",")
+    cells = metrics[2].split(",")
+    cells[head.index("lambada")] = "n/a"
+    path = _write(tmp_path, "m.csv", "\n".join([metrics[0], metrics[1], ",".join(cells),
+                                                *metrics[3:]]))
+    with pytest.raises(BimixInputError, match=r"m\.csv: line 3: lambada must be a positive"):
+        load_olmix(OLMIX_RATIOS, path, step=1, tasks=["lambada"])
+    # A run without metrics, and a metrics row without a run.
+    cases = [(OLMIX_RATIOS, _write(tmp_path, "m2.csv", "\n".join(metrics[:-1])),
+              r"ratios\.csv: line 7: run .* has no row"),
+             (_write(tmp_path, "r2.csv", "\n".join(ratios[:-1])), OLMIX_METRICS,
+              r"metrics\.csv: line 7: run .* has no ratios")]
+    for ratios_file, metrics_file, message in cases:
+        with pytest.raises(BimixInputError, match=message):
+            load_olmix(ratios_file, metrics_file, step=1)
+    # A duplicated run, and a file without the run column.
+    path = _write(tmp_path, "r3.csv", "\n".join([*ratios, ratios[-1]]))
+    with pytest.raises(BimixInputError, match=r"r3\.csv: line 8: duplicate run"):
+        load_olmix(path, OLMIX_METRICS, step=1)
+    path = _write(tmp_path, "r4.csv", "\n".join([ratios[0].replace(",run,", ",id,"),
+                                                 *ratios[1:]]))
+    with pytest.raises(BimixInputError, match=r"r4\.csv: line 1: missing column 'run'"):
+        load_olmix(path, OLMIX_METRICS, step=1)
