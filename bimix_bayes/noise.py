@@ -27,9 +27,9 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-import dataclasses
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
