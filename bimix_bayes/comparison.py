@@ -114,7 +114,7 @@ def compare_laws(
         the coverage of the central ``prob`` observation band.
     laws : sequence of str
         Laws of :class:`~bimix_bayes.model.BayesianBiMix` to compare.
-    noise : {"normal", "student"}
+    noise : {"normal", "student", "ar1"}
         Noise model; either way the LOO unit is a (run, domain) curve.
     prob : float
     draws, tune, chains, seed, **options
@@ -271,7 +271,7 @@ def select_law(
     laws : sequence of str
         Candidates, simplest first.
     noise : str
-        Noise model of every fit (its mask must be data: normal noise).
+        Noise model of every fit (its mask must be data: normal or ar1).
     folds : int
         Folds of mixtures (fewer when there are fewer mixtures).
     prob : float

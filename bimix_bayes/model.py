@@ -251,8 +251,9 @@ class BayesianBiMix:
         A registered law: ``"bimix"`` (plain) or ``"transfer"`` (cross-domain transfer); or
         ``"auto"``: chosen by grouped cross-validation over mixtures
         (:func:`bimix_bayes.comparison.select_law`), recorded in the posterior file.
-    noise : {"normal", "student"}
-        Residual distribution of log-loss (Student-t resists outlying checkpoints).
+    noise : {"normal", "student", "ar1"}
+        Residual distribution of log-loss (Student-t resists outlying checkpoints; ar1 lets
+        residuals wander along a curve).
     law_priors, noise_priors : dataclass, optional
         The components' ``Priors``.
     method, draws, tune, chains, seed, adaptation, target_accept, retry_target_accept, progressbar
