@@ -290,8 +290,8 @@ class CurveStructure:
         Observed checkpoints per curve.
     dt : array (step - 1,)
         Time between adjacent checkpoints.
-    gap_at, gap_prev : tuple of int arrays
-        Index (into the mask's axes) of each observed checkpoint whose previous observed one is
+    gap_at, gap_prev : int array (gap,)
+        Flat index (into the mask) of each observed checkpoint whose previous observed one is
         not adjacent (a missing checkpoint in between), and of that previous one.
     gap_dt : array (gap,)
         Time between them.
@@ -305,14 +305,13 @@ class CurveStructure:
     first: np.ndarray
     n: np.ndarray
     dt: np.ndarray
-    gap_at: tuple[np.ndarray, ...]
-    gap_prev: tuple[np.ndarray, ...]
+    gap_at: np.ndarray
+    gap_prev: np.ndarray
     gap_dt: np.ndarray
     gap_weight: np.ndarray
 
-    #: Fields that :meth:`Ar1.build` turns into PyMC data (``ar1_`` + name; the gap indices as
-    #: ``ar1_gap_at0``, ...).
-    ARRAYS = ("pair", "first", "n", "gap_dt", "gap_weight")
+    #: Fields that :meth:`Ar1.build` turns into PyMC data (``ar1_`` + name).
+    ARRAYS = ("pair", "first", "n", "gap_at", "gap_prev", "gap_dt", "gap_weight")
 
     @classmethod
     def of(cls, mask: np.ndarray, t: np.ndarray, pad: bool = False) -> CurveStructure:
@@ -323,15 +322,17 @@ class CurveStructure:
         last = np.maximum.accumulate(np.where(obs, index, -1), axis=-1)  # observed at or before j
         prev = np.concatenate([np.full((*obs.shape[:-1], 1), -1), last[..., :-1]], axis=-1)
         gap = obs & (prev >= 0) & (prev < index - 1)
-        at, before = np.nonzero(gap), prev[gap]
-        dt, weight = t[at[-1]] - t[before], np.ones(len(before))
+        at = np.nonzero(gap)
+        before = np.ravel_multi_index((*at[:-1], prev[gap]), obs.shape)
+        dt, weight = t[at[-1]] - t[prev[gap]], np.ones(len(before))
+        at = np.ravel_multi_index(at, obs.shape)
         if pad:
-            at = tuple(np.append(a, 0) for a in at)
-            before, dt, weight = np.append(before, 0), np.append(dt, 1.0), np.append(weight, 0.0)
+            at, before = np.append(at, 0), np.append(before, 0)
+            dt, weight = np.append(dt, 1.0), np.append(weight, 0.0)
         return cls(mask=obs.astype(float), pair=(obs[..., 1:] & obs[..., :-1]).astype(float),
                    first=(obs & (np.cumsum(obs, axis=-1) == 1)).astype(float),
                    n=obs.sum(axis=-1, keepdims=True).astype(float), dt=np.diff(t),
-                   gap_at=at, gap_prev=(*at[:-1], before), gap_dt=dt, gap_weight=weight)
+                   gap_at=at, gap_prev=before, gap_dt=dt, gap_weight=weight)
 
 
 def ar1_curve_logp(e: Any, s: CurveStructure, sigma: Any, sigma_run: Any, rho: Any,
@@ -370,27 +371,27 @@ def ar1_curve_logp(e: Any, s: CurveStructure, sigma: Any, sigma_run: Any, rho: A
     quad_1 = total(w_1**2) + total(s.first)
     log_det_k = total(s.pair * xp.log(one_minus))
     if xp is not np or s.gap_dt.size:  # a compiled model always has the (padded) gap term
-        k = len(s.gap_at)  # the gathered values drop the mask's axes: rho must too
+        k = s.mask.ndim  # gaps index the mask's cells, flattened: parameters drop those axes
         rho_gap = log_rho if log_rho.ndim < k else xp.reshape(
             log_rho, (*log_rho.shape[:log_rho.ndim - k], 1))
         log_phi = s.gap_dt * rho_gap
         phi, one_minus = xp.exp(log_phi), -xp.expm1(2.0 * log_phi)
         g_scale = s.gap_weight / xp.sqrt(one_minus)
-        g_e = (e[(..., *s.gap_at)] - phi * e[(..., *s.gap_prev)]) * g_scale
+        flat = xp.reshape(e, (-1,)) if e.ndim == k else xp.reshape(e, (*e.shape[:e.ndim - k], -1))
+        g_e = (flat[..., s.gap_at] - phi * flat[..., s.gap_prev]) * g_scale
         g_1 = (1.0 - phi) * g_scale
 
         def at_gaps(values: Any) -> Any:
-            """Each gap's value at its checkpoint of the curve, summed along the curve."""
+            """Each gap's value put at its checkpoint and summed along the curve."""
             if xp is np:
-                out = np.zeros(np.broadcast_shapes(
-                    e.shape, (*np.shape(values)[:-1], *[1] * len(s.gap_at))))
-                out[(..., *s.gap_at)] = values
-            else:
-                out = xp.set_subtensor(xp.zeros_like(e)[(..., *s.gap_at)], values)
-            return total(out)
+                out = np.zeros(np.broadcast_shapes(flat.shape, (*np.shape(values)[:-1], 1)))
+                out[..., s.gap_at] = values
+                return total(out.reshape((*out.shape[:-1], *e.shape[e.ndim - k:])))
+            return total(xp.set_subtensor(xp.zeros_like(flat)[s.gap_at], values).reshape(e.shape))
 
         quad_e, cross = quad_e + at_gaps(g_e**2), cross + at_gaps(g_e * g_1)
-        quad_1, log_det_k = quad_1 + at_gaps(g_1**2), log_det_k + at_gaps(s.gap_weight * xp.log(one_minus))
+        quad_1 = quad_1 + at_gaps(g_1**2)
+        log_det_k = log_det_k + at_gaps(s.gap_weight * xp.log(one_minus))
     n = s.n
     var, var_run = sigma**2, sigma_run**2
     denom = var + var_run * quad_1
@@ -445,11 +446,8 @@ class Ar1(Noise):
         mask = design.mask
         given = CurveStructure.of(mask.get_value() if hasattr(mask, "get_value") else mask, t,
                                   pad=True)
-        arrays = {f: pm.Data(f"ar1_{f}", getattr(given, f)) for f in CurveStructure.ARRAYS}
-        at = tuple(pm.Data(f"ar1_gap_at{i}", a) for i, a in enumerate(given.gap_at))
-        structure = dataclasses.replace(
-            given, mask=mask, **arrays, gap_at=at,
-            gap_prev=(*at[:-1], pm.Data("ar1_gap_prev", given.gap_prev[-1])))
+        structure = dataclasses.replace(given, mask=mask, **{
+            f: pm.Data(f"ar1_{f}", getattr(given, f)) for f in CurveStructure.ARRAYS})
 
         def logp(value, mu, sigma, sigma_run, rho):  # noqa: ANN001, ANN202 (PyMC's signature)
             # PyMC hands the scalar rho over with unit batch axes; the gaps need it scalar.
