@@ -411,9 +411,9 @@ class Ar1(Noise):
     correlation ``rho`` between checkpoints a doubling of steps apart: checkpoints s and s' have
     correlation ``rho^|log2(s'/s)|``.
 
-    * **Time in log step, not checkpoint index:** checkpoints are usually saved at equal steps
-      (or unevenly), and the model changes far more between steps 1000 and 1500 than between
-      59500 and 60000; the law itself is a function of log step. An index-based correlation
+    * **Time in log step, not checkpoint index:** checkpoints are often saved every N steps,
+      and the model changes far more between steps 1000 and 1500 than between 59500 and 60000;
+      the law itself is a function of log step. An index-based correlation
       would change meaning with the checkpointing schedule and when a checkpoint is missing;
       the OU process in log step is the same process on any subset of checkpoints.
     * **One ``rho`` shared by the domains:** the wander comes from the run's training dynamics,
@@ -424,8 +424,9 @@ class Ar1(Noise):
     The mask stays data: its structure (:class:`CurveStructure`: adjacent observed pairs,
     first checkpoints, the few pairs across a missing checkpoint) is computed in numpy and
     handed to the model as PyMC data beside it, so held-out folds reuse the compiled model. The
-    likelihood then costs about 1.5-3x the normal noise's per gradient, where computing the
-    structure inside the graph (a sort and a gather of every cell) cost 5-10x.
+    likelihood then costs about 2x the normal noise's per gradient and its graph compiles about
+    2.4x longer (benchmarks/results/noise_ar1.md); computing the structure inside the graph (a
+    sort and a gather of every cell) cost 5-10x per gradient.
     """
 
     name = "ar1"
@@ -441,8 +442,7 @@ class Ar1(Noise):
         rho = pm.Beta("rho", *priors.rho)
         t = _log_steps(design.steps, len(design.steps))
         # The structure of the mask is PyMC data like the mask itself: a compiled model serves
-        # any mask of its design (held-out folds), and no large constant stops PyTensor's numba
-        # cache.
+        # any mask of its design (held-out folds, SBC), as with normal noise.
         mask = design.mask
         given = CurveStructure.of(mask.get_value() if hasattr(mask, "get_value") else mask, t,
                                   pad=True)
