@@ -40,7 +40,10 @@ from bimix_bayes.posterior import Posterior
 from bimix_bayes.spec import ModelSpec
 
 #: Per-domain parameters whose posterior intervals :func:`coverage` checks against the truth.
-_RECOVERED = ("log_c", "alpha", "u", "beta", "sigma", "sigma_run")
+_RECOVERED = ("log_c", "alpha", "u", "beta", "sigma", "sigma_run", "rho")
+#: Noise models :func:`sbc` calibrates: those with the run offset integrated out (no latent
+#: variable per run to rank).
+SBC_NOISE = ("normal", "ar1")
 #: Variables never ranked or treated as parameters.
 _NOT_PARAMETERS = (OBSERVED_NAME, "mean_log_loss")
 
@@ -135,7 +138,7 @@ def sbc(
         The design (runs, mixtures, steps).
     n_replicates : int
     estimator : BayesianBiMix, optional
-        The model and sampler settings to calibrate (normal noise; default
+        The model and sampler settings to calibrate (a noise of :data:`SBC_NOISE`; default
         :func:`default_estimator`); ``chains * draws`` must be at least ``n_rank_draws``.
     n_rank_draws : int
         Ranks take the values ``0..n_rank_draws``.
@@ -162,8 +165,8 @@ def sbc(
     if est.chains * est.draws < n_rank_draws:
         raise BimixInputError(f"chains * draws = {est.chains * est.draws} < n_rank_draws = "
                               f"{n_rank_draws}")
-    if est.noise != "normal":
-        raise BimixInputError("sbc simulates the normal-noise model only")
+    if est.noise not in SBC_NOISE:
+        raise BimixInputError(f"sbc simulates the {' and '.join(SBC_NOISE)} noise models only")
     prior = prior_draws(observations, est.spec(), draws=n_replicates, seed=seed)
     names = [v for v in prior.data_vars if v not in _NOT_PARAMETERS]
     truth, labels = _flat(prior, names)
@@ -329,7 +332,8 @@ def coverage(
         One row per world x kind x prob; columns ``world``, ``kind``, ``prob``, ``n`` (points
         scored), ``covered`` (their share inside), ``n_divergent``. Kinds: ``mean`` and
         ``new-run`` (held-out predictions, above) and ``parameters`` (parameter recovery:
-        the true ``log_c, alpha, u, beta, sigma, sigma_run`` of each domain inside their central
+        the true ``log_c, alpha, u, beta, sigma, sigma_run`` of each domain (and ``rho`` for ar1
+        noise) inside their central
         posterior interval).
 
     Examples

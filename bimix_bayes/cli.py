@@ -164,7 +164,8 @@ def fit(
     chains: Annotated[int, typer.Option(help="Chains (bayes).")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed (bayes).")] = 0,
     noise: Annotated[Noise, typer.Option(
-        help="normal, or student (Student-t residuals, robust to outliers) (bayes).")] = "normal",
+        help="normal, student (Student-t residuals, robust to outliers), or ar1 (residuals "
+             "correlated along a curve, AR(1) in log step) (bayes).")] = "normal",
     sampler: Annotated[Sampler, typer.Option(
         help="nuts (nutpie), pymc (PyMC's own NUTS), laplace (normal approximation at the "
              "mode), advi or fullrank_advi (variational; inaccurate on this model) (bayes).")]

@@ -114,7 +114,7 @@ def compare_laws(
         the coverage of the central ``prob`` observation band.
     laws : sequence of str
         Laws of :class:`~bimix_bayes.model.BayesianBiMix` to compare.
-    noise : {"normal", "student"}
+    noise : {"normal", "student", "ar1"}
         Noise model; either way the LOO unit is a (run, domain) curve.
     prob : float
     draws, tune, chains, seed, **options
@@ -220,10 +220,11 @@ def _fold_scores(design: Design, spec: ModelSpec, heldout: np.ndarray, config: S
     mask = design.mask[runs].transpose(0, 2, 1)
     mu = draws.log_loss(design.mixture[runs], design.steps)  # (sample, run, step, domain)
     ll = draws.noise.curve_log_likelihood(shaped(draws.noise_params, lead=2),
-                                          observed * mask - mu, mask)  # (sample, run, domain)
+                                          observed * mask - mu, mask,
+                                          design.steps)  # (sample, run, domain)
     elpd = special.logsumexp(ll, axis=0) - np.log(draws.n)
     rng = np.random.default_rng(seed)
-    new_run = np.exp(mu + draws.noise_sample(mu.shape, rng))
+    new_run = np.exp(mu + draws.noise_sample(mu.shape, rng, design.steps))
     tail = (1 - prob) / 2
     lower, upper = np.quantile(new_run, [tail, 1 - tail], axis=0)
     loss, predicted = np.exp(observed), np.exp(mu).mean(axis=0)
@@ -262,7 +263,7 @@ def select_law(
     laws : sequence of str
         Candidates, simplest first.
     noise : str
-        Noise model of every fit (its mask must be data: normal noise).
+        Noise model of every fit (its mask must be data: normal or ar1).
     folds : int
         Folds of mixtures (fewer when there are fewer mixtures).
     prob : float

@@ -129,7 +129,9 @@ class Draws:
             parts.append(self.law.log_loss(p, self.own(mix), mix, steps_arr, self.s_ref))
         return np.concatenate(parts, axis=0)
 
-    def noise_sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    def noise_sample(self, shape: tuple[int, ...], rng: np.random.Generator,
+                     steps: Sequence[float] | None = None) -> np.ndarray:
         """A new run's deviation from the mean curve for every draw: ``shape`` is
-        ``(sample, ..., step, domain)``."""
-        return self.noise.sample(shaped(self.noise_params, lead=len(shape) - 2), shape, rng)
+        ``(sample, ..., step, domain)``, ``steps`` the step axis's steps (needed by noise
+        correlated along a curve, unless there is one step)."""
+        return self.noise.sample(shaped(self.noise_params, lead=len(shape) - 2), shape, rng, steps)

@@ -309,8 +309,9 @@ class BayesianBiMix:
         distinct mixtures, the simplest), and every candidate's held-out score and the choice are
         recorded in the posterior file. Or a registered law by name (:func:`bimix_bayes.laws.names`),
         e.g. ``"bimix"`` (own share only) or ``"transfer"`` (cross-domain transfer).
-    noise : {"normal", "student"}
-        Residual distribution of log-loss (Student-t resists outlying checkpoints).
+    noise : {"normal", "student", "ar1"}
+        Residual distribution of log-loss (Student-t resists outlying checkpoints; ar1 lets
+        residuals wander along a curve).
     law_priors, noise_priors : dataclass, optional
         The components' ``Priors``.
     method, draws, tune, chains, seed, adaptation, target_accept, retry_target_accept, progressbar

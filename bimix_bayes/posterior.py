@@ -354,7 +354,7 @@ class Posterior:
             resid = np.where(mask, observed, 0.0) - part.log_loss(mixtures.to_numpy(), steps)
             with np.errstate(divide="ignore", invalid="ignore"):  # a noise-free (simulated) truth
                 parts.append(draws.noise.curve_log_likelihood(
-                    shaped(part.noise_params, lead=2), resid, mask.astype(float)))
+                    shaped(part.noise_params, lead=2), resid, mask.astype(float), steps))
         ll = np.concatenate(parts).astype(np.float32)  # (sample, run, domain)
         runs, domains = obs["run"].to_numpy(), obs["domain"].to_numpy()
         keep = mask.any(axis=1)  # (run, domain) curves with an observation
@@ -419,7 +419,7 @@ class Posterior:
             repeated = draws.take(np.tile(np.arange(draws.n), reps))
             rng = np.random.default_rng(seed)
             log_l = np.tile(log_l, (reps, 1, 1, 1)) + repeated.noise_sample(
-                (repeated.n, *log_l.shape[1:]), rng)
+                (repeated.n, *log_l.shape[1:]), rng, steps)
         loss = np.exp(log_l).transpose(0, 1, 3, 2)  # (N, M, D, T)
         tail = (1 - prob) / 2
         lower, median, upper = np.quantile(loss, [tail, 0.5, 1 - tail], axis=0)
