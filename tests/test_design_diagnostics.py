@@ -19,7 +19,7 @@ from bimix_bayes.model import BayesianBiMix, parameter_prior
 from bimix_bayes.posterior import Posterior
 from bimix_bayes.simulate import simulate_observations
 
-SETTINGS = {"draws": 300, "tune": 300, "chains": 2, "seed": 2}
+SETTINGS = {"law": "bimix", "draws": 300, "tune": 300, "chains": 2, "seed": 2}
 
 
 def _narrow_observations():

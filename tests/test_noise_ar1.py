@@ -132,7 +132,7 @@ def ar1_fit(tmp_path_factory):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return BayesianBiMix(noise="ar1", draws=200, tune=300, chains=2, seed=1).fit(
+        return BayesianBiMix(law="bimix", noise="ar1", draws=200, tune=300, chains=2, seed=1).fit(
             _observations())
 
 
@@ -170,7 +170,7 @@ def test_mask_is_data_a_cached_model_refits_another_mask_exactly(ar1_fit):
     f = obs.frame
     gap = f[(f["run"] == obs.runs[0]) & (f["domain"] == "web") & (f["step"] == STEPS[1])].index
     dropped = Observations.from_frame(f.drop(gap), source="<gap>")
-    settings = {"noise": "ar1", "draws": 100, "tune": 100, "chains": 1, "seed": 4,
+    settings = {"law": "bimix", "noise": "ar1", "draws": 100, "tune": 100, "chains": 1, "seed": 4,
                 "retry_target_accept": None}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -203,7 +203,7 @@ def test_sbc_ranks_of_ar1_noise_are_not_grossly_miscalibrated():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ranks = sbc(_observations(), 6, n_rank_draws=49, seed=5,
-                    estimator=BayesianBiMix(noise="ar1", draws=100, tune=200, chains=2))
+                    estimator=BayesianBiMix(law="bimix", noise="ar1", draws=100, tune=200, chains=2))
     r = ranks["rank"].to_numpy()
     names = [str(p) for p in ranks["parameter"].values]
     assert "rho" in names and "sigma[web]" in names

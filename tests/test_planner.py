@@ -21,9 +21,10 @@ BASE = {"log_c": [1.2, 0.8, 1.0], "alpha": [0.1, 0.2, 0.15], "u": [0.4, 0.6, 0.5
 
 
 def _observations() -> Observations:
-    rows = [dict(run=f"r{i}", domain=d, proportion=p, step=1000, loss=3.0)
+    # Two checkpoints: a posterior of losses at one step only would refuse other steps.
+    rows = [dict(run=f"r{i}", domain=d, proportion=p, step=step, loss=3.0)
             for i, mix in enumerate([[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
-            for d, p in zip(SOURCES, mix, strict=True)]
+            for d, p in zip(SOURCES, mix, strict=True) for step in (1000, 2000)]
     return Observations.from_frame(pd.DataFrame(rows))
 
 
