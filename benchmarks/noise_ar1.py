@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy_mixinglaws import sampler_options  # noqa: E402
 from leastsq_mixinglaws import markdown  # noqa: E402
 from mixinglaws_split import MAX_FIT_STEP, MIN_STEP, folds, has_data, load_setting  # noqa: E402
 from reporting import Clock, write_result  # noqa: E402
@@ -45,7 +46,7 @@ def full_fit(obs, noise: str, args, seed: int) -> dict:
     import xarray as xr
 
     t = time.perf_counter()
-    est = BayesianBiMix(noise=noise, draws=args.draws, tune=args.tune, chains=args.chains,
+    est = BayesianBiMix(law="bimix", noise=noise, draws=args.draws, tune=args.tune, chains=args.chains,
                         seed=seed).fit(obs)
     seconds = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,7 +74,7 @@ def heldout(data_dir: Path, setting: str, noise: str, args, say) -> tuple[pd.Dat
     fold_list = [f for f in folds(data_dir) if f[0] == setting][:args.max_folds]
     for k, (_, run, split) in enumerate(fold_list):
         t = time.perf_counter()
-        post = BayesianBiMix(noise=noise, draws=args.draws, tune=args.tune, chains=args.chains,
+        post = BayesianBiMix(law="bimix", noise=noise, draws=args.draws, tune=args.tune, chains=args.chains,
                              seed=k).fit(split.fit).posterior_
         times.append(time.perf_counter() - t)
         r = predicted_rows(post, split.heldout_runs)
@@ -91,9 +92,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="the mixinglaws folder")
     parser.add_argument("--settings", nargs="+", default=["3Mix-160M", "2Mix-160M"])
     parser.add_argument("--max-folds", type=int, default=3)
-    parser.add_argument("--draws", type=int, default=400)
-    parser.add_argument("--tune", type=int, default=400)
-    parser.add_argument("--chains", type=int, default=2)
+    sampler_options(parser, draws=400, tune=400, chains=2)
     parser.add_argument("--out", type=Path, default=RESULTS, help="results markdown file")
     args = parser.parse_args()
     if not has_data(args.data):
