@@ -74,7 +74,7 @@ def mcmc_diagnostics(trace: xr.DataTree, var_names: Sequence[str] | None = None)
         post = post[[v for v in var_names if v in post]]
     # A reduced form's fixed parameters (no step term at one step) are constants: no R-hat.
     post = post[[v for v, var in post.data_vars.items()
-                 if float(var.max() - var.min()) > 0 or var.size == 0]]
+                 if var.size == 0 or float(var.max() - var.min()) > 0]]
     chains, draws = post.sizes["chain"], post.sizes["draw"]
     stats = trace["sample_stats"].to_dataset() if "sample_stats" in trace.children else xr.Dataset()
     out: dict[str, Any] = {"chains": int(chains), "draws": int(draws)}
