@@ -2,14 +2,16 @@
 
 One row per run x domain x evaluation step::
 
-    run,domain,proportion,step,loss[,tokens,model,seed,...]
+    run,domain,proportion,step,loss[,params,tokens,model,seed,...]
 
 ``proportion`` is the domain's share of the run's training mixture, ``step`` the training step of the
 evaluation and ``loss`` the validation loss in nats per token. A row whose ``step`` and ``loss`` are both
 empty declares a proportion only: a domain the run trained on but never evaluated (RegMix trains on 17
 Pile domains and evaluates 13). A domain evaluated in every run with proportion 0 is a **target**
 that is not a training domain (a downstream task, another validation set; :attr:`Observations.targets`).
-Extra columns are kept as they are.
+The optional ``params`` column is the run's model size in parameters (a positive number, the same
+on every row of a run); observations at several sizes give the law a model-size axis
+(:attr:`Observations.sizes`). Extra columns are kept as they are.
 
 Examples
 --------
@@ -40,6 +42,8 @@ from bimix_bayes.errors import BimixInputError
 from bimix_bayes.mixtures import ROUNDING_TOL, SUM_TOL, sum_divisors
 
 REQUIRED = ("run", "domain", "proportion", "step", "loss")
+#: The optional column of the model size (parameters) of each run.
+PARAMS = "params"
 #: A prediction or plan at a step more than this many times beyond the observed steps (above the
 #: last, or below the first) is extrapolation the fit cannot vouch for; the CLI warns.
 EXTRAPOLATION_FACTOR = 3.0
@@ -136,6 +140,51 @@ class Observations:
     def steps(self) -> list[int]:
         """Distinct evaluation steps, ascending."""
         return sorted(int(s) for s in self.frame["step"].dropna().unique())
+
+    @property
+    def sizes(self) -> pd.Series | None:
+        """Each run's model size in parameters (index ``run``), or None without a ``params``
+        column."""
+        if PARAMS not in self.frame.columns:
+            return None
+        return self.frame.groupby("run", sort=False)[PARAMS].first().reindex(self.runs)
+
+    @property
+    def distinct_sizes(self) -> list[float]:
+        """The distinct model sizes, ascending (empty without a ``params`` column)."""
+        sizes = self.sizes
+        return [] if sizes is None else sorted(float(v) for v in sizes.unique())
+
+    def at_sizes(self, sizes: Sequence[float]) -> Observations:
+        """The runs at the given model sizes only (for cross-scale splits)."""
+        wanted = {float(s) for s in sizes}
+        runs = [r for r, n in (self.sizes if self.sizes is not None else {}).items()
+                if float(n) in wanted]
+        return self.subset(runs)
+
+    @classmethod
+    def concat(cls, parts: Sequence[Observations], source: str | None = None) -> Observations:
+        """The runs of several observation sets as one (e.g. one file per model size).
+
+        Runs must be named apart and share their domains; the result is validated anew.
+
+        Examples
+        --------
+        >>> a = Observations.from_frame(pd.DataFrame({"run": ["a"], "domain": ["web"],
+        ...     "proportion": [1.0], "step": [10], "loss": [3.0], "params": [1e6]}))
+        >>> b = Observations.from_frame(pd.DataFrame({"run": ["b"], "domain": ["web"],
+        ...     "proportion": [1.0], "step": [10], "loss": [2.5], "params": [1e7]}))
+        >>> Observations.concat([a, b]).distinct_sizes
+        [1000000.0, 10000000.0]
+        """
+        clash = sorted(set.intersection(*(set(p.runs) for p in parts))) if len(parts) > 1 else []
+        if clash:
+            raise BimixInputError(f"run {clash[0]!r} is in more than one of the observation "
+                                  "sets; name runs apart (e.g. prefix the model size)",
+                                  path=parts[1].source)
+        frame = pd.concat([p.frame for p in parts], ignore_index=True)
+        name = source or " + ".join(p.source for p in parts)
+        return cls.from_frame(frame.astype({"step": "object"}), source=name)
 
     @property
     def extra_columns(self) -> list[str]:
@@ -251,6 +300,34 @@ def _numbers(frame: pd.DataFrame, col: str) -> pd.Series:
     return pd.to_numeric(values, errors="coerce")
 
 
+def _sizes(frame: pd.DataFrame, out: pd.DataFrame, source: str) -> pd.Series:
+    """The ``params`` column as floats: positive, one value per run, given on at least one row of
+    each run (a proportion-only row may leave it blank; it takes the run's value)."""
+    size = _numbers(frame, PARAMS)
+    blank = frame[PARAMS].isna() | (frame[PARAMS].astype(str).str.strip() == "")
+    unsized = blank.groupby(out["run"], sort=False).transform("all")
+    checks = [
+        (unsized, lambda i: f"run {out.loc[i, 'run']!r} has no params (the run's model size in "
+                            "parameters, e.g. 1.2e8) on any row"),
+        (size.isna() & ~blank, lambda i: f"params is not a number: {_cell(frame, PARAMS, i)}"),
+        (size.notna() & ((size <= 0) | ~np.isfinite(size)),
+         lambda i: f"params must be a positive number of parameters, got "
+                   f"{_cell(frame, PARAMS, i)}"),
+    ]
+    for bad, message in checks:
+        bad = bad.fillna(False).to_numpy(dtype=bool)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise _fail(source, i, message(i))
+    first = size.groupby(out["run"], sort=False).transform("first")
+    differs = (size - first).abs() > 1e-9 * first
+    if differs.any():
+        i = int(np.argmax(differs.to_numpy()))
+        raise _fail(source, i, f"run {out.loc[i, 'run']!r} has params {size[i]:g} here but "
+                               f"{first[i]:g} on an earlier row: a run has one model size")
+    return first.astype(float)
+
+
 def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
@@ -303,6 +380,8 @@ def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     out["proportion"] = prop.astype(float)
     out["step"] = step.astype("Int64")
     out["loss"] = loss.astype(float)
+    if PARAMS in frame.columns:
+        out[PARAMS] = _sizes(frame, out, source)
 
     evaluated = out["step"].notna()
     dup = out[evaluated].duplicated(["run", "domain", "step"], keep="first")
