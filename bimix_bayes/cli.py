@@ -229,6 +229,10 @@ def fit(
     out.print(f"The paper's coefficients, L = A / r^alpha * (B / s^beta + C), C = 1 ({spread}):")
     out.print(table.to_string())
     out.print(s_ref_note(posterior))
+    if posterior.has_size_axis:
+        out.print(f"model-size axis: runs at {', '.join(f'{n:.3g}' for n in posterior.sizes)} "
+                  f"parameters; the coefficients above are at the largest size, and predict, "
+                  "optimize and suggest take --params for any size")
     out.print(f"wrote {out_path} ({method}, law {posterior.law}, {len(posterior.domains)} domains)")
 
 
@@ -284,6 +288,7 @@ def predict(
              "plus run and residual noise; what observed losses fall in), or mean: the mean "
              "curve's uncertainty only.")] = "new-run",
     seed: Annotated[int, typer.Option(help="Seed of the noise draws (--band new-run).")] = 0,
+    params: ParamsOpt = None,
 ) -> None:
     """Predict each domain's validation loss for mixtures at given steps, with intervals.
 
@@ -294,11 +299,26 @@ def predict(
     step_list = _steps(steps)
     post = Posterior.load(posterior_path)
     mix = read_mixtures(mixtures, domains=post.sources)
-    pred = post.predict(mix, step_list, prob=prob, band=band, seed=seed)
+    pred = post.predict(mix, step_list, prob=prob, band=band, seed=seed, params=params)
     _warn_extrapolation(post, step_list)
+    _size_note(post, params)
     write_predictions(pred, out_path)
     out.print(f"wrote {out_path}: {mix.shape[0]} mixtures x {len(post.domains)} domains x "
               f"{len(step_list)} steps ({post.method} fit, {prob:g} {band} bands)")
+
+
+def _size_note(post: Any, params: float | None) -> None:
+    """Say on stderr which model size a fit across sizes speaks for, and when it extrapolates."""
+    if not post.has_size_axis:
+        return
+    size = post.target_params(params)
+    fitted = ", ".join(f"{n:.3g}" for n in post.sizes)
+    if params is None:
+        console.print(f"note: for {size:.3g} parameters, the largest fitted size (fitted: "
+                      f"{fitted}); pass --params for another size", highlight=False)
+    elif not post.sizes[0] <= size <= post.sizes[-1]:
+        console.print(f"note: {size:.3g} parameters lies outside the fitted sizes ({fitted}): "
+                      "the law extrapolates in model size", highlight=False)
 
 
 def _warn_extrapolation(post: Any, steps: list[float]) -> None:
@@ -665,6 +685,9 @@ TokensOpt = Annotated[float | None, typer.Option(
     help="Total training tokens of the planned run (token budget).")]
 TokensPerStepOpt = Annotated[float | None, typer.Option(
     help="Tokens per training step: with --tokens, sets the step when --step is not given.")]
+ParamsOpt = Annotated[float | None, typer.Option(
+    "--params", help="Model size (parameters, e.g. 1.2e9) to predict or decide for, with a fit "
+                     "to runs at several sizes; default its largest fitted size.")]
 
 
 @app.command()
@@ -690,6 +713,7 @@ def optimize(
     prob: Annotated[float, typer.Option(help="Probability of the reported intervals.")] = 0.9,
     max_draws: Annotated[int | None, typer.Option(help="Use at most this many draws.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (draw subset, multi-start).")] = 0,
+    params: ParamsOpt = None,
     export: Annotated[list[str] | None, typer.Option(
         help="Also write the mixture as a training configuration (repeatable): hf (PLAN.hf.py, "
              "datasets.interleave_datasets probabilities), olmo (PLAN.olmo.yaml, OLMo-core "
@@ -728,8 +752,9 @@ def optimize(
                               path=reference)
     result = run_optimize(post, target, reference=ref, weights=weights, objective=objective,
                           constraints=constraints, prob=prob, quantile=quantile,
-                          max_draws=max_draws, seed=seed)
+                          max_draws=max_draws, seed=seed, params=params)
     _warn_extrapolation(post, [target])  # after the API's checks: a bad option is the one line
+    _size_note(post, params)
     summary = result.summary()
     with atomic_path(out_path) as tmp:
         result.plan_frame().to_csv(tmp, index=False, float_format="%.6g")
@@ -779,6 +804,7 @@ def suggest(
         help="Smallest total-variation distance between suggestions.")] = 0.05,
     max_draws: Annotated[int, typer.Option(help="Use at most this many draws.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    params: ParamsOpt = None,
 ) -> None:
     """Suggest the next mixtures to train, with each one's score, expected loss and sd.
 
@@ -813,8 +839,9 @@ def suggest(
                                   f"{len(cand)}", path=candidates)
         nxt = run_suggest(post, n, target, rule=rule, candidates=cand, weights=weights,
                           constraints=constraints, min_distance=min_distance,
-                          max_draws=max_draws, seed=seed)
+                          max_draws=max_draws, seed=seed, params=params)
         _warn_extrapolation(post, [target])
+        _size_note(post, params)
         so_far = post.observations.mixtures()[post.sources]
         narrow = narrow_shares(pd.concat([so_far, nxt[post.sources]]),
                                what="the runs so far with these suggestions")

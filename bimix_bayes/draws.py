@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import xarray as xr
 
+from bimix_bayes import scale
 from bimix_bayes.laws import Law
 from bimix_bayes.noise import Noise
 
@@ -45,13 +46,16 @@ class Draws:
     law : bimix_bayes.laws.Law
     noise : bimix_bayes.noise.Noise
     params : dict
-        The law's parameters (:attr:`Law.parameters`), each ``(sample, *dims)``.
+        The law's parameters (:attr:`Law.parameters`), each ``(sample, *dims)``, and for a fit
+        across model sizes their size slopes (:mod:`bimix_bayes.scale`).
     noise_params : dict
         The noise model's parameters, each ``(sample, *dims)``.
     s_ref : float
         Reference step of the law.
     domains, sources : tuple of str
         Evaluated domains and training domains (a domain may be one, the other or both).
+    params_ref : float or None
+        ``N_ref`` of the size slopes, where there are any.
     """
 
     law: Law
@@ -61,6 +65,7 @@ class Draws:
     s_ref: float
     domains: tuple[str, ...]
     sources: tuple[str, ...]
+    params_ref: float | None = None
     own_index: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -70,17 +75,32 @@ class Draws:
 
     @classmethod
     def from_dataset(cls, posterior: xr.Dataset, law: Law, noise: Noise, s_ref: float,
-                     sources: Sequence[str]) -> Draws:
+                     sources: Sequence[str], params_ref: float | None = None) -> Draws:
         """The view of a ``posterior`` group (dims ``chain, draw, ...``)."""
         stacked = posterior.stack(sample=("chain", "draw")).transpose("sample", ...)
 
         def arrays(names: Sequence[str]) -> dict[str, np.ndarray]:
             return {k: stacked[k].to_numpy().astype(float) for k in names if k in stacked}
 
-        return cls(law=law, noise=noise, params=arrays(list(law.parameters)),
+        slopes = [scale.slope_name(c, kind) for c, kind in law.size_coefficients(None).items()]
+        return cls(law=law, noise=noise, params=arrays([*law.parameters, *slopes]),
                    noise_params=arrays(list(noise.parameters)), s_ref=float(s_ref),
                    domains=tuple(str(d) for d in posterior["domain"].values),
-                   sources=tuple(str(s) for s in sources))
+                   sources=tuple(str(s) for s in sources),
+                   params_ref=params_ref if scale.slopes(arrays(slopes)) else None)
+
+    @property
+    def has_size_axis(self) -> bool:
+        """Whether the law's coefficients still depend on model size (see :meth:`at_params`)."""
+        return self.params_ref is not None
+
+    def at_params(self, params: float) -> Draws:
+        """The draws of the law's coefficients at model size ``params`` (slopes applied), for a
+        fit across sizes; unchanged otherwise."""
+        if not self.has_size_axis:
+            return self
+        x = np.log(float(params) / self.params_ref)
+        return replace(self, params=scale.at_size(self.law, self.params, x), params_ref=None)
 
     @property
     def n(self) -> int:
@@ -113,12 +133,18 @@ class Draws:
         mixtures = np.asarray(mixtures, float)
         return np.where(self.own_index >= 0, mixtures[..., self.own_index], 0.0)
 
-    def log_loss(self, mixtures: np.ndarray, steps: Sequence[float]) -> np.ndarray:
+    def log_loss(self, mixtures: np.ndarray, steps: Sequence[float],
+                 sizes: Sequence[float] | None = None) -> np.ndarray:
         """Mean-curve log-loss of every draw: ``(sample, mixture, step, domain)``.
 
         ``mixtures`` is ``(mixture, source)``; evaluated in blocks of draws so that laws with a
-        ``(domain, source)`` parameter stay within :data:`BLOCK` elements.
+        ``(domain, source)`` parameter stay within :data:`BLOCK` elements. Draws across model
+        sizes need each mixture's model size (``sizes``, parameters); see also :meth:`at_params`.
         """
+        if self.has_size_axis:
+            if sizes is None:
+                raise ValueError("these draws span model sizes: give each mixture's size")
+            x = np.log(np.asarray(sizes, float) / self.params_ref)[None, :, None, None]
         mix = np.asarray(mixtures, float)[None, :, None, :]  # (1, M, 1, S)
         steps_arr = np.asarray(steps, float)[None, None, :, None]  # (1, 1, T, 1)
         width = mix.shape[1] * steps_arr.shape[2] * len(self.domains) * len(self.sources)
@@ -126,6 +152,8 @@ class Draws:
         parts = []
         for i in range(0, self.n, chunk):
             p = shaped({k: v[i:i + chunk] for k, v in self.params.items()}, lead=2)
+            if self.has_size_axis:
+                p = scale.at_size(self.law, p, x)
             parts.append(self.law.log_loss(p, self.own(mix), mix, steps_arr, self.s_ref))
         return np.concatenate(parts, axis=0)
 

@@ -85,6 +85,11 @@ class LeastSquaresFit:
         """Fit every evaluated domain; returns ``self``."""
         if not (self.eps == "auto" or (isinstance(self.eps, float | int) and self.eps >= 0)):
             raise BimixInputError(f"eps must be 'auto' or a number >= 0, got {self.eps!r}")
+        if len(observations.distinct_sizes) > 1:
+            raise BimixInputError(
+                f"the paper's least-squares fit is for one model size, and these runs span "
+                f"{len(observations.distinct_sizes)} (params column); use the Bayesian fit, "
+                "whose law has a model-size axis, or fit one size", path=observations.source)
         f = observations.frame
         rows = f[f["loss"].notna()]
         steps = rows["step"].to_numpy(dtype=float)

@@ -34,7 +34,7 @@ import pymc as pm
 import xarray as xr
 
 from bimix_bayes import diagnostics as diag
-from bimix_bayes import laws, sampling
+from bimix_bayes import laws, sampling, scale
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.noise import OBSERVED_NAME
 from bimix_bayes.observations import Observations
@@ -70,6 +70,9 @@ class Design:
         Mean log of each domain's non-zero proportions.
     coords : dict
         ``run``, ``domain`` (evaluated), ``source`` (training domains), ``step``.
+    size : array (run,) or None
+        Each run's ``log(N / N_ref)`` when the runs span several model sizes
+        (:mod:`bimix_bayes.scale`), else None.
     """
 
     log_loss: np.ndarray
@@ -83,6 +86,7 @@ class Design:
     #: Most observed points on one (run, domain) curve. A field, not derived from ``mask``: a
     #: fold that masks runs out keeps the structure (and the compiled model) of the whole design.
     points_per_curve: int = 2
+    size: np.ndarray | None = None
 
     @property
     def has_step_axis(self) -> bool:
@@ -96,6 +100,12 @@ class Design:
         curve the run offset and the residual are one scatter, and the noise model samples one
         scale (see :meth:`bimix_bayes.noise.Noise.build`)."""
         return self.points_per_curve > 1
+
+    @property
+    def has_size_axis(self) -> bool:
+        """Whether the runs span several model sizes: the law's size slopes are sampled
+        (:func:`bimix_bayes.scale.build`)."""
+        return self.size is not None
 
     @classmethod
     def from_observations(cls, observations: Observations) -> Design:
@@ -111,6 +121,9 @@ class Design:
         trained = np.isfinite(log_own).any(axis=0)
         centre = np.where(trained, np.nanmean(np.where(trained, log_own, 0.0), axis=0),
                           np.log(1e-3))
+        sizes = observations.sizes
+        size = (None if len(observations.distinct_sizes) < 2 else
+                np.log(sizes.to_numpy(float) / scale.reference(observations.distinct_sizes)))
         return cls(
             log_loss=np.where(mask, np.log(np.where(mask, loss, 1.0)), 0.0),
             mask=mask.astype(float),
@@ -120,6 +133,7 @@ class Design:
             s_ref=float(np.exp(np.mean(np.log(steps)))),
             centre=centre,
             points_per_curve=int(mask.sum(axis=-1).max()),
+            size=size,
             coords={"run": list(observations.runs), "domain": list(domains),
                     "source": list(sources), "step": [int(s) for s in steps]},
         )
@@ -162,6 +176,8 @@ def build_model(observations: Observations | Design, spec: ModelSpec | None = No
                                 shape=d.log_loss.shape),
             **{k: pm.Data(k, getattr(d, k), shape=np.shape(getattr(d, k))) for k in shared})
         params = law.build(data, spec.law_priors)
+        if d.has_size_axis:
+            params = scale.build(law, params, d)
         # Laws take the domain axis last: evaluate on (run, step, domain), then transpose.
         mu = law.log_loss(params, data.own[:, None, :], data.mixture[:, None, :],
                           d.steps[None, :, None], d.s_ref, xp=_pt()).transpose(0, 2, 1)

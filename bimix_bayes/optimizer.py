@@ -93,6 +93,8 @@ class OptimizationResult:
         Each draw's own optimal mixture ``(optimum_draw, source)`` (for a subset of the draws, see
         ``optima_draws``): the posterior of the optimum's location.
     objective, step, prob, quantile : as given to :func:`optimize`.
+    params : float or None
+        The model size the mixture is for (None for a fit without sizes).
     """
 
     mixture: pd.Series
@@ -104,6 +106,7 @@ class OptimizationResult:
     step: float
     prob: float
     quantile: float
+    params: float | None = None
 
     def summary(self) -> dict[str, float | str | dict[str, float]]:
         """The gain posterior and the optimum's spread as a flat, JSON-ready dict."""
@@ -114,6 +117,7 @@ class OptimizationResult:
         return {
             "objective": self.objective,
             "step": self.step,
+            **({} if self.params is None else {"params": self.params}),
             "prob": self.prob,
             "gain_mean": float(self.gain.mean()),
             "gain_lower": float(lo),
@@ -167,6 +171,7 @@ def optimize(
     max_draws: int | None = None,
     optima_draws: int | None = 1000,
     seed: int = 0,
+    params: float | None = None,
 ) -> OptimizationResult:
     """Find the mixture that maximises the chosen objective of the gain over a reference.
 
@@ -196,6 +201,9 @@ def optimize(
         seeded subset of at most this many draws; they cost most with the transfer law. None: all.
     seed : int
         Seeds the draw subsets and the multi-start.
+    params : float, optional
+        Model size the decision is for, with a fit across sizes (default its largest fitted
+        size).
 
     Returns
     -------
@@ -214,7 +222,7 @@ def optimize(
             raise BimixInputError(f"{name} must be in (0, 1), got {value}")
     constraints = resolve_constraints(post, constraints)
     ref = None if reference is None else reference_mixture(post, reference)
-    surface = LossSurface(post, step, weights, max_draws=max_draws, seed=seed)
+    surface = LossSurface(post, step, weights, max_draws=max_draws, seed=seed, params=params)
     if ref is None:
         ref = best_observed(post, surface)
 
@@ -254,7 +262,8 @@ def optimize(
         mixture=mixture, reference=ref.rename("reference"), gain=lbar_ref - surface.average(x),
         losses=losses,
         optima=xr.DataArray(optima, dims=("optimum_draw", "source"), coords={"source": sources}),
-        objective=objective, step=float(step), prob=prob, quantile=quantile)
+        objective=objective, step=float(step), prob=prob, quantile=quantile,
+        params=surface.params_target)
 
 
 def reference_mixture(post: Posterior, reference: pd.Series | pd.DataFrame,

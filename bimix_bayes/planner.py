@@ -71,6 +71,7 @@ def suggest(
     pool_size: int = 256,
     fantasies: int = 32,
     seed: int = 0,
+    params: float | None = None,
 ) -> pd.DataFrame:
     """The next ``n`` mixtures to train, as a batch.
 
@@ -102,6 +103,9 @@ def suggest(
         Fantasised observations per candidate for the ``info`` rule.
     seed : int
         Seeds draw subsets, draw order, pools and fantasies.
+    params : float, optional
+        Model size the decision is for, with a fit across sizes (default its largest fitted
+        size).
 
     Returns
     -------
@@ -131,7 +135,7 @@ def suggest(
             raise BimixInputError(f"asked for {n} mixtures but the candidate list holds only "
                                   f"{len(candidates)}")
     constraints = resolve_constraints(post, constraints)
-    surface = LossSurface(post, step, weights, max_draws=max_draws, seed=seed)
+    surface = LossSurface(post, step, weights, max_draws=max_draws, seed=seed, params=params)
     if rule == "info" and surface.n_draws < 2:
         raise BimixInputError("the info rule weighs posterior draws against each other; this "
                               f"posterior ({post.method}) has one draw: use rule='thompson' or a "

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bimix_bayes import laws
+from bimix_bayes import laws, scale
 from bimix_bayes._io import atomic_path, write_csv
 from bimix_bayes.draws import BLOCK, Draws, shaped
 from bimix_bayes.errors import BimixInputError
@@ -308,13 +308,47 @@ class Posterior:
         return int(self.draws.sizes["chain"] * self.draws.sizes["draw"])
 
     @cached_property
-    def _draws(self) -> Draws:
-        return Draws.from_dataset(self.draws, self.spec.law_component,
-                                  self.spec.noise_component, self.s_ref, self.sources)
+    def sizes(self) -> list[float]:
+        """The model sizes (parameters) of the fitted runs, ascending; empty without a
+        ``params`` column."""
+        return self.observations.distinct_sizes
 
-    def samples(self) -> Draws:
-        """The sample-first view of the draws (:class:`~bimix_bayes.draws.Draws`)."""
-        return self._draws
+    @cached_property
+    def _draws(self) -> Draws:
+        ref = scale.reference(self.sizes) if len(self.sizes) > 1 else None
+        return Draws.from_dataset(self.draws, self.spec.law_component,
+                                  self.spec.noise_component, self.s_ref, self.sources,
+                                  params_ref=ref)
+
+    @property
+    def has_size_axis(self) -> bool:
+        """Whether the law was fitted across model sizes (:mod:`bimix_bayes.scale`)."""
+        return self._draws.has_size_axis
+
+    def target_params(self, params: float | None = None) -> float | None:
+        """The model size a prediction or decision is for: ``params``, or the largest fitted size
+        (None for a fit without sizes).
+
+        Raises
+        ------
+        BimixInputError
+            For a size a fit at one size (or without sizes) cannot speak for.
+        """
+        if params is not None and (not np.isfinite(params) or params <= 0):
+            raise BimixInputError(f"params must be a positive number of parameters, got {params}")
+        if self.has_size_axis:
+            return float(params) if params is not None else self.sizes[-1]
+        if params is None or (self.sizes and np.isclose(params, self.sizes[0], rtol=1e-9)):
+            return self.sizes[0] if self.sizes else None
+        seen = (f"runs of one model size ({self.sizes[0]:.3g} parameters)" if self.sizes
+                else "runs without a model size (no params column)")
+        raise BimixInputError(f"this fit saw {seen}, so it cannot predict a model of "
+                              f"{params:.3g} parameters; fit runs at two or more sizes")
+
+    def samples(self, params: float | None = None) -> Draws:
+        """The sample-first view of the draws (:class:`~bimix_bayes.draws.Draws`), for a fit
+        across model sizes at size ``params`` (default: the largest fitted size)."""
+        return self._draws.at_params(self.target_params(params))
 
     # ------------------------------------------------------------------------------ prediction
     def mixtures_frame(self, mixtures: pd.DataFrame, source: str = "<mixtures>") -> pd.DataFrame:
@@ -340,8 +374,10 @@ class Posterior:
         xarray.Dataset
             ``log_loss`` (chain, draw, curve), ``curve`` labelled ``run|domain``; float32.
         """
-        draws = self.samples()
+        draws = self._draws
         obs = self.tree["observed_data"]["loss"].transpose("run", "step", "domain")
+        sizes = (self.observations.sizes.reindex(obs["run"].values).to_numpy(float)
+                 if draws.has_size_axis else None)
         observed = np.log(obs.to_numpy())  # (run, step, domain)
         mask = np.isfinite(observed)
         mixtures = self.tree["constant_data"]["proportion"].sel(source=list(self.sources))
@@ -351,7 +387,8 @@ class Posterior:
         parts = []
         for i in range(0, draws.n, chunk):
             part = draws.take(np.arange(i, min(i + chunk, draws.n)))
-            resid = np.where(mask, observed, 0.0) - part.log_loss(mixtures.to_numpy(), steps)
+            resid = np.where(mask, observed, 0.0) - part.log_loss(mixtures.to_numpy(), steps,
+                                                                  sizes)
             with np.errstate(divide="ignore", invalid="ignore"):  # a noise-free (simulated) truth
                 parts.append(draws.noise.curve_log_likelihood(
                     shaped(part.noise_params, lead=2), resid, mask.astype(float), steps))
@@ -374,6 +411,7 @@ class Posterior:
         band: str = "new-run",
         seed: int = 0,
         min_samples: int = 2000,
+        params: float | None = None,
     ) -> xr.Dataset:
         """Predictive loss for each mixture, domain and step.
 
@@ -395,13 +433,16 @@ class Posterior:
             ``"mean"``: the uncertainty of the mean loss curve only.
         seed : int
             Seeds the noise draws of the new-run band.
+        params : float, optional
+            Model size (parameters) to predict for, observed or not, for a fit across sizes
+            (:mod:`bimix_bayes.scale`); default its largest fitted size.
 
         Returns
         -------
         xarray.Dataset
             ``loss_draws`` (sample, mixture, domain, step) in nats per token, and ``mean``,
-            ``median``, ``lower``, ``upper`` (mixture, domain, step); attributes ``prob`` and
-            ``band``.
+            ``median``, ``lower``, ``upper`` (mixture, domain, step); attributes ``prob``,
+            ``band`` and, for a fit with model sizes, ``params``.
         """
         if band not in BANDS:
             raise BimixInputError(f"band must be one of {', '.join(BANDS)}, got {band!r}")
@@ -412,7 +453,8 @@ class Posterior:
             raise BimixInputError(f"steps must be positive integers, got {steps}")
         self.check_steps(steps)
         mixtures = self.mixtures_frame(mixtures)
-        draws = self.samples()
+        size = self.target_params(params)
+        draws = self.samples(size)
         log_l = draws.log_loss(mixtures[self.sources].to_numpy(dtype=float), steps)  # (N, M, T, D)
         if band == "new-run":
             reps = -(-min_samples // len(log_l))
@@ -434,16 +476,22 @@ class Posterior:
                 "upper": (dims, upper),
             },
             coords=coords,
-            attrs={"prob": prob, "band": band, "units": "nats per token"},
+            attrs={"prob": prob, "band": band, "units": "nats per token",
+                   **({} if size is None else {"params": size})},
         )
 
 
 def predictions_frame(pred: xr.Dataset) -> pd.DataFrame:
-    """Tidy prediction table ``mixture,domain,step,mean,median,lower,upper,prob,band`` (DESIGN §4)."""
+    """Tidy prediction table ``mixture,domain,step[,params],mean,median,lower,upper,prob,band``
+    (DESIGN §4; ``params``: the model size predicted for, where the fit has sizes)."""
     frame = pred[["mean", "median", "lower", "upper"]].to_dataframe().reset_index()
     frame["prob"] = pred.attrs["prob"]
     frame["band"] = pred.attrs["band"]
-    return frame[["mixture", "domain", "step", "mean", "median", "lower", "upper", "prob", "band"]]
+    sized = ["params"] if "params" in pred.attrs else []
+    for name in sized:
+        frame[name] = pred.attrs[name]
+    return frame[["mixture", "domain", "step", *sized, "mean", "median", "lower", "upper", "prob",
+                  "band"]]
 
 
 def write_predictions(pred: xr.Dataset, path: str | os.PathLike[str]) -> None:

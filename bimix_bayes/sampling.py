@@ -37,13 +37,14 @@ _COMPILED_MAX = 4
 
 def structure_key(design: Any, spec: ModelSpec) -> str:
     """Everything a compiled graph depends on besides its data (the observed losses and, where
-    the noise model allows, the mask): the spec, the shapes, the steps, the mixtures and whether
-    curves have several points (the noise model's reduced form)."""
+    the noise model allows, the mask): the spec, the shapes, the steps, the mixtures, the model
+    sizes and whether curves have several points (the noise model's reduced form)."""
     digest = hashlib.sha256(repr((spec.id, design.log_loss.shape, design.s_ref,
                                   design.coords["domain"], design.coords["source"],
                                   design.has_curves)).encode())
-    for name in ("steps", "own", "mixture", "centre"):
-        digest.update(np.ascontiguousarray(getattr(design, name)).tobytes())
+    for name in ("steps", "own", "mixture", "centre", "size"):
+        value = getattr(design, name)
+        digest.update(b"none" if value is None else np.ascontiguousarray(value).tobytes())
     if not spec.noise_component.mask_is_data:
         digest.update(np.ascontiguousarray(design.mask).tobytes())
     return digest.hexdigest()

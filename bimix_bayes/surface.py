@@ -54,6 +54,9 @@ class LossSurface:
         Use a random subset of this many draws (seeded).
     seed : int
         Seeds the draw subset.
+    params : float, optional
+        Model size the losses are for, with a fit across sizes (default its largest fitted
+        size; :meth:`bimix_bayes.posterior.Posterior.samples`).
 
     Examples
     --------
@@ -69,6 +72,7 @@ class LossSurface:
         *,
         max_draws: int | None = None,
         seed: int = 0,
+        params: float | None = None,
     ) -> None:
         if not (step > 0 and np.isfinite(step)):
             raise BimixInputError(f"step must be a positive finite number, got {step}")
@@ -78,7 +82,8 @@ class LossSurface:
             raise BimixInputError("the posterior holds no draws")
         post.check_steps([step])
         self.step = float(step)
-        self.draws = post.samples().subset(max_draws, seed)
+        self.params_target = post.target_params(params)
+        self.draws = post.samples(self.params_target).subset(max_draws, seed)
         self.law = self.draws.law
         self.s_ref = self.draws.s_ref
         self.sources = list(self.draws.sources)

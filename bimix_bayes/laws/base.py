@@ -89,6 +89,9 @@ class Law(ABC):
     parameters: ClassVar[dict[str, tuple[str, ...]]]
     Priors: ClassVar[type] = NoPriors
     sees_other_domains: ClassVar[bool] = False
+    #: Coefficient -> ``"linear"`` or ``"log"``: how it changes with log model size when the
+    #: observations hold several sizes (:mod:`bimix_bayes.scale`); the others are shared by sizes.
+    size_terms: ClassVar[dict[str, str]] = {}
 
     # ---------------------------------------------------------------------------- the model
     @abstractmethod
@@ -108,6 +111,11 @@ class Law(ABC):
             Every name of :attr:`parameters` -> a PyTensor variable with those dims. Derived
             parameters are ``pm.Deterministic`` so that they land in the posterior.
         """
+
+    def size_coefficients(self, design: Any) -> dict[str, str]:
+        """The coefficients with a model-size slope in ``design`` (None: wherever the law has
+        one), and how they change (:attr:`size_terms`; :mod:`bimix_bayes.scale`)."""
+        return dict(self.size_terms)
 
     # ---------------------------------------------------------------------------- the formula
     @abstractmethod

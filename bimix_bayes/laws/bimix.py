@@ -294,6 +294,10 @@ class BiMix(Law):
     summary = "BiMix: each domain's loss is a power law in its own share and in steps"
     parameters = {c: ("domain",) for c in COEFFICIENTS}
     Priors = Priors
+    # Across sizes the irreducible level and the reducible part scale as power laws in N, and the
+    # proportion exponent drifts; the step exponent and eps are shared (Chinchilla's data exponent
+    # does not depend on N).
+    size_terms = {"log_c": "linear", "u": "linear", "alpha": "log"}
     #: Least-squares box and multi-start of the paper's fit (:mod:`bimix_bayes.leastsq`);
     #: alpha > 0 keeps the summed-loss optimum defined.
     least_squares_bounds = {"log_c": (-5.0, 5.0), "alpha": (1e-6, 3.0), "u": (-15.0, 15.0),
@@ -322,6 +326,12 @@ class BiMix(Law):
         log_c = pm.Deterministic("log_c", level - pt.softplus(u) + alpha * design.centre,
                                  dims="domain")
         return {"log_c": log_c, "alpha": alpha, "u": u, "beta": beta, "eps": eps}
+
+    def size_coefficients(self, design: Any) -> dict[str, str]:
+        terms = super().size_coefficients(design)
+        if design is not None and not design.has_step_axis:
+            del terms["u"]  # fixed at 0 in the reduced form (one step)
+        return terms
 
     def effective_proportion(self, params: Params, own: Any, mixture: Any,
                              xp: ModuleType = np) -> Any:

@@ -110,6 +110,9 @@ class DataMixingLaw(Law):
                   "t": ("domain", "source")}
     Priors = Priors
     sees_other_domains = True
+    # Across sizes the irreducible and the reducible level move as power laws in N; the mixture
+    # score t and the step exponent are shared.
+    size_terms = {"log_c": "linear", "log_k": "linear"}
 
     def build(self, design: Any, priors: Priors) -> dict[str, Any]:
         import pymc as pm
