@@ -251,20 +251,29 @@ def band_rows(
 ) -> pd.DataFrame:
     """Each evaluated row of ``observations`` with the posterior's central ``prob`` interval.
 
-    Predicts every run of ``observations`` (its mixture at its steps) with
-    :meth:`Posterior.predict`; only the posterior's domains are kept.
+    Predicts every run of ``observations`` (its mixture at its steps, and its model size for a
+    fit across sizes) with :meth:`Posterior.predict`; only the posterior's domains are kept.
 
     Returns
     -------
     pandas.DataFrame
         The rows' ``run, domain, step, loss`` plus ``lower``, ``upper`` and ``inside``.
     """
+    groups = posterior.size_groups(observations)
+    if len(groups) > 1:  # a fit across model sizes: each run at its own size
+        return pd.concat([_band_rows(posterior, part, prob, band, seed, size)
+                          for size, part in groups], ignore_index=True)
+    return _band_rows(posterior, observations, prob, band, seed, groups[0][0])
+
+
+def _band_rows(posterior: Posterior, observations: Observations, prob: float, band: str,
+               seed: int, params: float | None) -> pd.DataFrame:
     f = observations.frame
     rows = f.loc[f["loss"].notna() & f["domain"].isin(posterior.domains),
                  ["run", "domain", "step", "loss"]].reset_index(drop=True)
     pred = posterior.predict(observations.mixtures()[posterior.sources],
                              steps=observations.steps, prob=prob, band=band,
-                             seed=seed)
+                             seed=seed, params=params)
     at = {"mixture": xr.DataArray(rows["run"].to_numpy(), dims="row"),
           "domain": xr.DataArray(rows["domain"].to_numpy(), dims="row"),
           "step": xr.DataArray(rows["step"].to_numpy(dtype=int), dims="row")}

@@ -214,11 +214,13 @@ def _fold_scores(design: Design, spec: ModelSpec, heldout: np.ndarray, config: S
     model = build_model(masked, spec)
     trace, _ = sampling.sample(model, masked, spec, config)
     draws = Draws.from_dataset(trace["posterior"].to_dataset(), spec.law_component,
-                               spec.noise_component, design.s_ref, design.coords["source"])
+                               spec.noise_component, design.s_ref, design.coords["source"],
+                               params_ref=design.params_ref)
     runs = np.flatnonzero(heldout)
     observed = design.log_loss[runs].transpose(0, 2, 1)  # (run, step, domain)
     mask = design.mask[runs].transpose(0, 2, 1)
-    mu = draws.log_loss(design.mixture[runs], design.steps)  # (sample, run, step, domain)
+    sizes = None if design.params is None else design.params[runs]
+    mu = draws.log_loss(design.mixture[runs], design.steps, sizes)  # (sample, run, step, domain)
     ll = draws.noise.curve_log_likelihood(shaped(draws.noise_params, lead=2),
                                           observed * mask - mu, mask,
                                           design.steps)  # (sample, run, domain)

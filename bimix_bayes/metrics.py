@@ -51,8 +51,17 @@ def predicted_rows(posterior: Any, observations: Observations) -> pd.DataFrame:
     """Each evaluated row of ``observations`` with the posterior-mean loss as ``predicted``.
 
     Only the posterior's evaluated domains are scored; every run's mixture must use the
-    posterior's training domains.
+    posterior's training domains. A fit across model sizes predicts each run at its own size.
     """
+    groups = posterior.size_groups(observations)
+    if len(groups) > 1:
+        return pd.concat([_predicted_rows(posterior, part, size) for size, part in groups],
+                         ignore_index=True)
+    return _predicted_rows(posterior, observations, groups[0][0])
+
+
+def _predicted_rows(posterior: Any, observations: Observations, params: float | None
+                    ) -> pd.DataFrame:
     f = observations.frame
     rows = f[f["loss"].notna() & f["domain"].isin(posterior.domains)].copy()
     if rows.empty:
@@ -62,7 +71,7 @@ def predicted_rows(posterior: Any, observations: Observations) -> pd.DataFrame:
     if mix.isna().any().any():
         raise BimixInputError("the observations lack some training domains of the posterior",
                               path=observations.source)
-    log_l = posterior.log_loss_draws(mix, observations.steps)  # (sample, run, step, domain)
+    log_l = posterior.log_loss_draws(mix, observations.steps, params)  # (sample, run, step, dom.)
     mean = np.exp(log_l).mean(axis=0)
     ri = rows["run"].map({r: i for i, r in enumerate(mix.index)}).to_numpy()
     si = rows["step"].map({s: i for i, s in enumerate(observations.steps)}).to_numpy()

@@ -70,9 +70,11 @@ class Design:
         Mean log of each domain's non-zero proportions.
     coords : dict
         ``run``, ``domain`` (evaluated), ``source`` (training domains), ``step``.
-    size : array (run,) or None
-        Each run's ``log(N / N_ref)`` when the runs span several model sizes
-        (:mod:`bimix_bayes.scale`), else None.
+    params : array (run,) or None
+        Each run's model size N when the runs span several sizes (:mod:`bimix_bayes.scale`),
+        else None.
+    params_ref : float or None
+        ``N_ref``, the geometric mean of the distinct sizes, with ``params``.
     """
 
     log_loss: np.ndarray
@@ -86,7 +88,8 @@ class Design:
     #: Most observed points on one (run, domain) curve. A field, not derived from ``mask``: a
     #: fold that masks runs out keeps the structure (and the compiled model) of the whole design.
     points_per_curve: int = 2
-    size: np.ndarray | None = None
+    params: np.ndarray | None = None
+    params_ref: float | None = None
 
     @property
     def has_step_axis(self) -> bool:
@@ -105,7 +108,12 @@ class Design:
     def has_size_axis(self) -> bool:
         """Whether the runs span several model sizes: the law's size slopes are sampled
         (:func:`bimix_bayes.scale.build`)."""
-        return self.size is not None
+        return self.params is not None
+
+    @property
+    def size(self) -> np.ndarray | None:
+        """Each run's ``x = log(N / N_ref)``, or None at one size."""
+        return None if self.params is None else np.log(self.params / self.params_ref)
 
     @classmethod
     def from_observations(cls, observations: Observations) -> Design:
@@ -121,9 +129,7 @@ class Design:
         trained = np.isfinite(log_own).any(axis=0)
         centre = np.where(trained, np.nanmean(np.where(trained, log_own, 0.0), axis=0),
                           np.log(1e-3))
-        sizes = observations.sizes
-        size = (None if len(observations.distinct_sizes) < 2 else
-                np.log(sizes.to_numpy(float) / scale.reference(observations.distinct_sizes)))
+        several = len(observations.distinct_sizes) > 1
         return cls(
             log_loss=np.where(mask, np.log(np.where(mask, loss, 1.0)), 0.0),
             mask=mask.astype(float),
@@ -133,7 +139,8 @@ class Design:
             s_ref=float(np.exp(np.mean(np.log(steps)))),
             centre=centre,
             points_per_curve=int(mask.sum(axis=-1).max()),
-            size=size,
+            params=observations.sizes.to_numpy(float) if several else None,
+            params_ref=scale.reference(observations.distinct_sizes) if several else None,
             coords={"run": list(observations.runs), "domain": list(domains),
                     "source": list(sources), "step": [int(s) for s in steps]},
         )

@@ -178,6 +178,15 @@ def predictive(
         mixtures, steps, prob=prob, band=band, seed=seed, min_samples=n_samples)
 
 
+def _largest_size(post: Posterior, observations: Observations) -> tuple[Observations, str]:
+    """For a fit across model sizes, the runs at the largest size of ``observations`` (the size
+    the figures predict at) and a note saying so; otherwise the observations unchanged."""
+    if not post.has_size_axis:
+        return observations, ""
+    size, part = post.size_groups(observations)[-1]
+    return part, f" (runs of {size:.3g} parameters)"
+
+
 # ------------------------------------------------------------------------------ loss curves
 def default_steps(observations: Observations, n: int = 60, beyond: float = 4.0) -> list[int]:
     """A log-spaced step grid from the first observed step to ``beyond`` times the last.
@@ -264,12 +273,11 @@ def plot_loss_curves(
     """
     from bimix_bayes.mixtures import most_distinct
 
-    obs = post.observations
-    note = ""
+    obs, note = _largest_size(post, post.observations)
     if mixtures is None:
         mixtures = obs.mixtures()
         if len(mixtures) > max_mixtures:
-            note = f" ({max_mixtures} most distinct of {len(mixtures)} runs shown)"
+            note += f" ({max_mixtures} most distinct of {len(mixtures)} runs shown)"
             mixtures = most_distinct(mixtures, max_mixtures)
     domains = _check_domains(post, domains)
     steps = default_steps(obs) if steps is None else steps
@@ -378,6 +386,8 @@ def plot_predicted_vs_observed(
         kind = "in-sample"
     else:
         kind = "held-out runs" if set(obs.runs).isdisjoint(post.observations.runs) else "given runs"
+    obs, note = _largest_size(post, obs)
+    kind += note
     rows = obs.frame[obs.frame["loss"].notna()]
     unknown = sorted(set(rows["domain"]) - set(post.domains))
     if unknown:

@@ -345,6 +345,25 @@ class Posterior:
         raise BimixInputError(f"this fit saw {seen}, so it cannot predict a model of "
                               f"{params:.3g} parameters; fit runs at two or more sizes")
 
+    def size_groups(self, observations: Observations) -> list[tuple[float | None, Observations]]:
+        """``observations`` split by model size, each with the size to predict it at: for a fit
+        across sizes every run is judged at its own size (scores, coverage, residuals); otherwise
+        one group at the fit's size.
+
+        Raises
+        ------
+        BimixInputError
+            For runs without a size, given a fit across sizes.
+        """
+        if not self.has_size_axis:
+            return [(None, observations)]
+        sizes = observations.sizes
+        if sizes is None:
+            raise BimixInputError("this fit spans model sizes and these runs have no params "
+                                  "column: give each run's size", path=observations.source)
+        return [(float(n), observations.subset(list(sizes.index[sizes == n])))
+                for n in sorted(sizes.unique())]
+
     def samples(self, params: float | None = None) -> Draws:
         """The sample-first view of the draws (:class:`~bimix_bayes.draws.Draws`), for a fit
         across model sizes at size ``params`` (default: the largest fitted size)."""
@@ -356,12 +375,14 @@ class Posterior:
         return validate_mixtures(mixtures.rename_axis("mixture").reset_index(),
                                  domains=self.sources, source=source)
 
-    def log_loss_draws(self, mixtures: pd.DataFrame, steps: Sequence[float]) -> np.ndarray:
+    def log_loss_draws(self, mixtures: pd.DataFrame, steps: Sequence[float],
+                       params: float | None = None) -> np.ndarray:
         """Mean-curve log-loss for every draw: array ``(sample, mixture, step, domain)``.
 
-        ``mixtures`` is a wide table (index ``mixture``, one column per training domain).
+        ``mixtures`` is a wide table (index ``mixture``, one column per training domain);
+        ``params`` the model size, as in :meth:`samples`.
         """
-        return self.samples().log_loss(mixtures[self.sources].to_numpy(dtype=float), steps)
+        return self.samples(params).log_loss(mixtures[self.sources].to_numpy(dtype=float), steps)
 
     def curve_log_likelihood(self) -> xr.Dataset:
         """Log-density of each observed (run, domain) curve under every draw.
