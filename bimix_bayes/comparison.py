@@ -156,6 +156,8 @@ def compare_laws(
 CV_SAMPLER = SamplerConfig(draws=300, tune=300, chains=2, retry_target_accept=None)
 #: Fewer distinct mixtures than this cannot tell laws apart by held-out mixtures.
 MIN_MIXTURES = 4
+#: With runs at this many model sizes or more, law selection also holds out the largest size.
+MIN_SIZES_TO_EXTRAPOLATE = 3
 
 
 @dataclass(frozen=True)
@@ -199,8 +201,10 @@ class LawSelection:
         """The comparison table and the choice, for the terminal."""
         if not self.folds:
             return f"law: {self.chosen} ({self.reason})"
-        shown = self.table.assign(mre=self.table["mre"] * 100, mre_se=self.table["mre_se"] * 100)
+        percent = [c for c in ("mre", "mre_se", "mre_largest_size") if c in self.table]
+        shown = self.table.assign(**{c: self.table[c] * 100 for c in percent})
         shown = shown.rename(columns={"mre": "MRE %", "mre_se": "MRE SE %",
+                                      "mre_largest_size": "MRE % largest size",
                                       "coverage": f"{self.prob:.0%} band coverage"})
         return (f"held-out mixtures ({self.folds}-fold, grouped by mixture):\n"
                 f"{shown.round(3).to_string()}\nlaw: {self.chosen} ({self.reason})")
@@ -258,6 +262,9 @@ def select_law(
     and residual included), the MRE of the posterior-mean loss and the coverage of the central
     ``prob`` new-run band. The law with the highest summed elpd wins, unless a simpler law (earlier
     in ``laws``) is within one standard error of the paired difference: then the simpler one.
+    With runs at :data:`MIN_SIZES_TO_EXTRAPOLATE` or more model sizes, one more refit holds out
+    every run of the largest size (fitted on the smaller sizes only): its scores join the sums,
+    and its MRE is the table's ``mre_largest_size``.
 
     Parameters
     ----------
@@ -306,18 +313,22 @@ def select_law(
     k = min(folds, n_groups)
     fold = mixture_folds(observations, k, seed)
     design = Design.from_observations(observations)
+    heldouts = [fold == f for f in range(k)]
+    if design.has_size_axis and len(np.unique(design.params)) >= MIN_SIZES_TO_EXTRAPOLATE:
+        # The question users ask of a ladder: the largest size from the smaller ones.
+        heldouts.append(design.params == design.params.max())
     records, per_group = {}, {}
     for spec in specs:
         curves, rows, n_div = [], [], 0
-        for f in range(k):
-            heldout = fold == f
+        for f, heldout in enumerate(heldouts):
             c, r, d = _fold_scores(design, spec, heldout,
                                    dataclasses.replace(config, seed=seed + f), prob, seed + f)
             curves.append(c)
-            rows.append(r)
+            rows.append(r.assign(extrapolation=f == k))
             n_div += d
             if progress is not None:
-                progress(f"{spec.law}: fold {f + 1}/{k} scored ({d} divergent)")
+                what = f"fold {f + 1}/{k}" if f < k else "the largest size from the smaller ones"
+                progress(f"{spec.law}: {what} scored ({d} divergent)")
         curves, rows = pd.concat(curves), pd.concat(rows)
         by_group = curves.groupby(groups[curves["run"]])["elpd"].sum()
         err_by_group = rows.groupby(groups[rows["run"]])["error"].mean()
@@ -329,6 +340,9 @@ def select_law(
             "mre_se": float(err_by_group.std(ddof=1) / np.sqrt(n_groups)),
             "coverage": float(rows["inside"].mean()),
             "n_curves": len(curves), "n_divergent": n_div}
+        if len(heldouts) > k:
+            records[spec.law]["mre_largest_size"] = float(
+                rows.loc[rows["extrapolation"], "error"].mean())
     table = pd.DataFrame.from_dict(records, orient="index").rename_axis("law")
     best = str(table["elpd"].idxmax())
     diff = {law: per_group[law] - per_group[best] for law in table.index}

@@ -175,6 +175,11 @@ def test_law_selection_refits_across_sizes(ladder: dict[str, Observations]) -> N
     from bimix_bayes.spec import SamplerConfig
 
     config = SamplerConfig(draws=100, tune=150, chains=1, retry_target_accept=None)
-    sel = select_law(ladder["train"], laws=("bimix", "transfer"), folds=2, config=config)
-    # Each fold's runs are predicted at their own sizes: errors stay near the noise (1 %).
+    three = Observations.concat([ladder["train"], _at_size(SIZES[2], ladder["mixtures"], 0.01,
+                                                           seed=5)])
+    sel = select_law(three, laws=("bimix", "transfer"), folds=2, config=config)
+    # Each fold's runs are predicted at their own sizes: errors stay near the noise (1 %); with
+    # three sizes one more refit predicts the largest size from the two smaller ones.
     assert (sel.table["mre"] < 0.03).all()
+    assert (sel.table["mre_largest_size"] < 0.03).all()
+    assert "MRE % largest size" in sel.summary()
