@@ -424,7 +424,8 @@ def train(
     model: ModelOpt,
     steps: Annotated[int, typer.Option(help="Optimiser steps per run.")],
     corpus: Annotated[Path, typer.Option(help="Corpus directory (bimix corpus build).")],
-    out_path: Annotated[Path, typer.Option("--out", help="Observations CSV; rows are appended.")],
+    out_path: Annotated[Path, typer.Option(
+        "--out", help="Observations CSV; rows are appended, with the preset's size as params.")],
     seed: Annotated[str, typer.Option(help="Seed, or comma-separated seeds (one run each).")] = "0",
     eval_steps: Annotated[str | None, typer.Option(
         help="Comma-separated evaluation steps (default: --n-evals log-spaced steps).")] = None,

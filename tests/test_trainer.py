@@ -93,17 +93,22 @@ def trained(corpus: Corpus, micro: Preset, tmp_path_factory: pytest.TempPathFact
 # ------------------------------------------------------------------------------------ presets
 def test_shipped_presets_load_by_name_with_their_sizes() -> None:
     sizes = {}
-    for name in ("tiny", "small", "paper-124m", "paper-1b"):
+    for name in ("tiny", "tiny-wide", "small", "paper-124m", "paper-1b"):
         preset = Preset.load(name)
         with torch.device("meta"):
             sizes[name] = GPT(preset.model, 257).num_params(non_embedding=True)
     assert sizes["tiny"] < 1e6
+    # The CPU ladder: tiny-wide is tiny at twice the width (4x the size), with tiny's recipe.
+    assert 3.9 < sizes["tiny-wide"] / sizes["tiny"] < 4.1
+    wide, tiny = Preset.load("tiny-wide"), Preset.load("tiny")
+    assert (wide.train, wide.model.block_size, wide.model.head_dim) == (
+        tiny.train, tiny.model.block_size, tiny.model.head_dim)
     assert 15e6 < sizes["small"] < 25e6
     assert Preset.load("paper-124m").model.n_layer == 12
     assert 0.9e9 < sizes["paper-1b"] < 1.2e9
     # models/ in the repository is the packaged folder itself (one copy of each file).
     assert (ROOT / "models").resolve() == PRESETS_DIR
-    assert set(preset_names()) >= {"demo", "tiny", "small", "paper-124m", "paper-1b"}
+    assert set(preset_names()) >= {"demo", "tiny", "tiny-wide", "small", "paper-124m", "paper-1b"}
 
 
 def test_presets_by_name_or_path_from_any_directory(tmp_path, monkeypatch) -> None:
@@ -259,6 +264,19 @@ def test_observations_record_the_preset_size(trained: Path, micro: Preset) -> No
     assert list(obs.frame.columns[:6]) == ["run", "domain", "proportion", "step", "loss", "params"]
     assert obs.distinct_sizes == [micro.model.n_params] == [12384]
     assert obs.sizes.to_dict() == {"even-seed0": 12384, "nocode-seed0": 12384}
+
+
+def test_two_presets_into_one_file_give_two_sizes(corpus: Corpus, micro: Preset,
+                                                  tmp_path: Path) -> None:
+    wide = Preset.from_dict({**micro.to_dict(), "name": "micro-wide",
+                             "model": {**micro.to_dict()["model"], "n_embd": 64}})
+    out = tmp_path / "obs.csv"
+    for preset, name in ((micro, "m1-micro"), (wide, "m1-wide")):
+        obs = train(corpus, _mixtures(**{name: [0.4, 0.3, 0.3]}), preset, out, steps=4,
+                    eval_steps=[4], progress=False)
+    assert obs.sizes.to_dict() == {"m1-micro-seed0": micro.model.n_params,
+                                   "m1-wide-seed0": wide.model.n_params}
+    assert len(obs.distinct_sizes) == 2
 
 
 def test_resume_into_a_file_without_params_continues_it_as_it_was(

@@ -1,9 +1,10 @@
 """Model presets: TOML files that fix a proxy model's shape and its optimiser, by name or by path.
 
 The presets ship inside the package, in ``bimix_bayes/data/presets/`` (``models/`` in the repository
-is a link to that folder): ``tiny`` and ``demo`` for CPU, ``small``, ``paper-124m`` and ``paper-1b``
-for GPUs. :meth:`Preset.load` takes one of those names (``--model tiny`` on the command line) or the
-path of any TOML file, from any directory.
+is a link to that folder): ``demo``, ``tiny`` and ``tiny-wide`` for CPU (``tiny`` -> ``tiny-wide``
+is a two-size ladder), ``small``, ``paper-124m`` and ``paper-1b`` for GPUs. :meth:`Preset.load`
+takes one of those names (``--model tiny`` on the command line) or the path of any TOML file, from
+any directory.
 
 A preset has a top-level ``name`` and two tables::
 
