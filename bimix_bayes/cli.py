@@ -79,7 +79,7 @@ def _options(
 def validate(
     observations: Annotated[Path, typer.Argument(help="Tidy observations CSV.")],
 ) -> None:
-    """Check an observations CSV and summarise it.
+    """Check an observations CSV and summarise it (with a params column: its model sizes).
 
     Example: bimix validate obs.csv
     """
@@ -90,6 +90,12 @@ def validate(
         + (f", {len(obs.targets)} of them targets no run trained on" if obs.targets else "")
         + f"), {len(obs.steps)} steps, {len(obs)} rows"
     )
+    if obs.sizes is not None:
+        counts = obs.sizes.value_counts()
+        sizes = obs.distinct_sizes
+        out.print(f"{len(sizes)} model size{'s' if len(sizes) > 1 else ''}: "
+                  + ", ".join(f"{n:.3g} ({counts[n]} run{'s' if counts[n] > 1 else ''})"
+                              for n in sizes))
 
 
 @app.command("import")
@@ -438,7 +444,8 @@ def train(
     model: ModelOpt,
     steps: Annotated[int, typer.Option(help="Optimiser steps per run.")],
     corpus: Annotated[Path, typer.Option(help="Corpus directory (bimix corpus build).")],
-    out_path: Annotated[Path, typer.Option("--out", help="Observations CSV; rows are appended.")],
+    out_path: Annotated[Path, typer.Option(
+        "--out", help="Observations CSV; rows are appended, with the preset's size as params.")],
     seed: Annotated[str, typer.Option(help="Seed, or comma-separated seeds (one run each).")] = "0",
     eval_steps: Annotated[str | None, typer.Option(
         help="Comma-separated evaluation steps (default: --n-evals log-spaced steps).")] = None,

@@ -6,6 +6,9 @@
 * :func:`load_mixinglaws`: Data Mixing Laws (Ye et al. 2024, github.com/yegcjs/mixinglaws):
   whitespace-separated ``checkpoint_path valid_file loss`` lines whose checkpoint path encodes the
   run, its mixture and the step, e.g. ``.../Github-Books3-PileCC//70M_13-0.25-0.125-0.625/4000``.
+* :func:`load_mixinglaws_sizes`, :func:`load_regmix_sizes`: every model size of a dataset as one
+  set of observations with a ``params`` column (the size axis); the single-file loaders add that
+  column too when the file name names a size (``70M.txt``, ``test_mixture_60m.csv``).
 * :func:`load_olmix`: an Olmix swarm (github.com/allenai/olmix): a ratios CSV (domain weights per
   run) and a metrics CSV (downstream bits-per-byte per run), final step only; the tasks are
   target domains that no run trains on.
@@ -18,6 +21,8 @@ Examples
 --------
 >>> obs = load_regmix("train_mixture_1m.csv", "train_pile_loss_1m.csv", step=1000)  # doctest: +SKIP
 >>> obs = load_mixinglaws("3Mix/70M.txt")                                          # doctest: +SKIP
+>>> obs = load_mixinglaws_sizes("3Mix")                   # 70M + 160M + 410M    # doctest: +SKIP
+>>> obs = load_regmix_sizes("regmix/data")                # 1M + 60M + 1B        # doctest: +SKIP
 >>> obs = load_olmix("dclm_ratios.csv", "dclm_metrics.csv", step=1, tasks=["lambada"])  # doctest: +SKIP
 """
 
@@ -27,6 +32,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,7 +40,7 @@ import pandas as pd
 from bimix_bayes._io import read_text_csv
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.mixtures import ROUNDING_TOL
-from bimix_bayes.observations import Observations
+from bimix_bayes.observations import PARAMS, Observations
 
 #: Training-domain names of mixinglaws checkpoint groups whose folder name does not list them
 #: (the 2-domain runs mix Github and Pile-CC, in that order, as in the authors' notebook).
@@ -44,6 +50,50 @@ _REGMIX_TRAIN = re.compile(r"^train_the_pile_(?P<name>.+)$")
 _REGMIX_VALID = re.compile(r"^metric/the_pile_(?P<name>.+)_val_loss$")
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
 _RUN_DIR = re.compile(rf"^(?:(?P<prefix>.+)_)?(?P<id>\d+)-(?P<props>{_NUMBER}(?:-{_NUMBER})+)$")
+#: A model-size name: a number and a unit letter, either case (RegMix writes ``1m``, ``60m``).
+_SIZE = re.compile(r"^(?P<number>\d+(?:\.\d+)?)(?P<unit>[kmbt])$", re.IGNORECASE)
+_SIZE_UNITS = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
+
+
+def nominal_size(name: str) -> float | None:
+    """The parameter count a size name stands for, or None when ``name`` is no size name.
+
+    ``M`` is a million and ``B`` a billion in either case (RegMix's files say ``1m`` and ``60m``).
+    The result is the **nominal** size the name rounds to (Pythia's "70M" has 70.4M parameters
+    in all, 19M without embeddings; RegMix's "1M" counts 1.3M non-embedding parameters), which is
+    all the published files tell.
+
+    Examples
+    --------
+    >>> nominal_size("70M"), nominal_size("1B"), nominal_size("60m"), nominal_size("proportions")
+    (70000000.0, 1000000000.0, 60000000.0, None)
+    """
+    match = _SIZE.match(name.strip())
+    if match is None:
+        return None
+    return float(match["number"]) * _SIZE_UNITS[match["unit"].lower()]
+
+
+def _file_size(params: float | bool | None, label: str | None, path: Path) -> float | None:
+    """The ``params`` of every run of one file: from its size name ``label``, given, or none.
+
+    ``params`` None: the label's size when it is one, else no column; True: the label's size,
+    required; False: no column; a number: that size.
+    """
+    if params is False:
+        return None
+    if params is None or params is True:
+        size = None if label is None else nominal_size(label)
+        if size is None and params is True:
+            raise BimixInputError(f"the file name does not name a model size ({label!r}; "
+                                  "expected e.g. 70M, 410M, 1B); pass params=<parameters>",
+                                  path=path)
+        return size
+    size = float(params)
+    if not np.isfinite(size) or size <= 0:
+        raise BimixInputError(f"params must be a positive number of parameters, got {params!r}",
+                              path=path)
+    return size
 
 
 def _normalise(name: str) -> str:
@@ -99,12 +149,15 @@ def load_regmix(
     step: int,
     run_prefix: str = "",
     sum_tol: float = ROUNDING_TOL,
+    params: float | bool | None = None,
 ) -> Observations:
     """Load a RegMix mixture CSV and its loss CSV (one final-step evaluation per run).
 
     Training column ``train_the_pile_X`` and loss column ``metric/the_pile_X_val_loss`` are the
     same domain ``X`` (e.g. ``pile_cc``). Training domains without a loss column become
-    proportion-only rows (trained on, not evaluated).
+    proportion-only rows (trained on, not evaluated). When the mixture file's name ends in a
+    size (``test_mixture_60m.csv``), every run gets that **nominal** size as ``params``
+    (see :func:`nominal_size`; RegMix's "1M" models have 1.3M non-embedding parameters).
 
     Parameters
     ----------
@@ -116,17 +169,22 @@ def load_regmix(
         Prepended to each ``index`` to name the run (e.g. ``"1m-"``).
     sum_tol : float
         Mixture rows summing within this of 1 are rescaled to 1 (the files round to 1e-3).
+    params : float or bool, optional
+        The runs' model size in parameters. Default: the size the mixture file's name ends in
+        (``_1m``, ``_60m``, ``_1B``), or no ``params`` column when it names none; True requires
+        such a name; False adds no column.
 
     Examples
     --------
     >>> obs = load_regmix("tests/data/regmix/mixture.csv", "tests/data/regmix/loss.csv",
     ...                   step=1000)
-    >>> len(obs.domains), len(obs.evaluated_domains)
-    (17, 13)
+    >>> len(obs.domains), len(obs.evaluated_domains), obs.sizes is None
+    (17, 13, True)
     """
     if int(step) != step or step <= 0:
         raise BimixInputError(f"step must be a positive integer, got {step}")
     mpath, lpath = Path(mixture_csv), Path(loss_csv)
+    size = _file_size(params, mpath.stem.rsplit("_", 1)[-1], mpath)
     mix, loss = read_text_csv(mpath), read_text_csv(lpath)
     for frame, path, pattern, kind in ((mix, mpath, _REGMIX_TRAIN, "train_the_pile_X"),
                                        (loss, lpath, _REGMIX_VALID, "metric/the_pile_X_val_loss")):
@@ -158,8 +216,83 @@ def load_regmix(
             evaluated = name in losses
             rows.append((f"{run_prefix}{idx}", name, prop, int(step) if evaluated else None,
                          losses.get(name)))
-    frame = pd.DataFrame(rows, columns=["run", "domain", "proportion", "step", "loss"])
+    frame = _with_size(pd.DataFrame(rows, columns=["run", "domain", "proportion", "step", "loss"]),
+                       size)
     return Observations.from_frame(frame, source=f"{mpath} + {lpath}")
+
+
+def _with_size(frame: pd.DataFrame, size: float | None) -> pd.DataFrame:
+    """``frame`` with a ``params`` column holding ``size`` on every row (unchanged for None)."""
+    return frame if size is None else frame.assign(**{PARAMS: size})
+
+
+#: RegMix's released model sizes (the suffix of their file names) and the step of each size's
+#: final evaluation, which the files do not record. 1M and 60M: 1,000 steps of 512 sequences of
+#: 2,048 tokens (1B tokens; ``SELECT_STEP = 1000`` in regression_fitting/collect_loss_data.py,
+#: ``max_step: 1001`` in mixture_config/synthesize_proxy_configs.py); 1B: 25,000 steps of the same
+#: batch (25B tokens; ``max_step = 25000`` in model_training/pretrain/tinyllama.py), as the paper
+#: states (1M and 60M on 1B tokens, 1B on 25B).
+REGMIX_STEPS = {"1m": 1000, "60m": 1000, "1B": 25000}
+
+
+def load_regmix_sizes(
+    folder: str | os.PathLike[str],
+    sizes: Sequence[str] | None = None,
+    *,
+    swarm: bool = False,
+    sum_tol: float = ROUNDING_TOL,
+) -> Observations:
+    """Load RegMix's held-out mixtures at every model size (1M, 60M, 1B) as one set of runs.
+
+    Reads ``test_mixture_{size}.csv`` with ``test_pile_loss_{size}.csv`` for each size of
+    :data:`REGMIX_STEPS`, each at its final step, with the nominal size as ``params`` and runs
+    named ``{size}-{index}`` (``1m-12``, ``60m-12``, ``1B-12``). The 1M and 60M files hold the
+    same 256 mixtures (equal ``index``, equal mixture: a size pair per mixture); the 64 1B
+    mixtures (``index`` 0-63) are others, none of them among the 1M or 60M mixtures (nor the
+    512 of the 1M swarm), so the 1B runs share no mixture with the smaller sizes.
+
+    Parameters
+    ----------
+    folder : path-like
+        RegMix's ``data/`` folder.
+    sizes : sequence of str, optional
+        Some of ``1m``, ``60m``, ``1B`` (any case); default all three.
+    swarm : bool
+        Also load the 512-run 1M training swarm (``train_mixture_1m.csv`` with
+        ``train_pile_loss_1m.csv``) as runs ``1m-train-{index}``.
+    sum_tol : float
+        Mixture rows summing within this of 1 are rescaled to 1.
+
+    Raises
+    ------
+    BimixInputError
+        An unknown size, or a missing or malformed file (named).
+
+    Examples
+    --------
+    >>> obs = load_regmix_sizes("../shared/data/regmix/data")           # doctest: +SKIP
+    >>> obs.distinct_sizes, len(obs.runs)                                # doctest: +SKIP
+    ([1000000.0, 60000000.0, 1000000000.0], 576)
+    """
+    folder = Path(folder)
+    labels = {label.lower(): label for label in REGMIX_STEPS}
+    chosen = list(REGMIX_STEPS) if sizes is None else [str(s) for s in sizes]
+    unknown = [s for s in chosen if s.lower() not in labels]
+    if unknown or not chosen:
+        raise BimixInputError(f"unknown RegMix size {unknown[0]!r}; the sizes are "
+                              f"{', '.join(REGMIX_STEPS)}" if unknown else "no sizes given",
+                              path=folder)
+    parts = []
+    for label in dict.fromkeys(labels[s.lower()] for s in chosen):
+        step = REGMIX_STEPS[label]
+        parts.append(load_regmix(folder / f"test_mixture_{label}.csv",
+                                 folder / f"test_pile_loss_{label}.csv", step=step,
+                                 run_prefix=f"{label}-", sum_tol=sum_tol, params=True))
+        if swarm and label == "1m":
+            parts.append(load_regmix(folder / "train_mixture_1m.csv",
+                                     folder / "train_pile_loss_1m.csv", step=step,
+                                     run_prefix="1m-train-", sum_tol=sum_tol, params=True))
+    return Observations.concat(parts, source=str(folder))
 
 
 #: Columns of an Olmix swarm file that name the run rather than a domain or a task: the unnamed
@@ -249,6 +382,7 @@ def load_mixinglaws(
     last_step: int | None = None,
     skip_non_mixture: bool = False,
     sum_tol: float = 1e-3,
+    params: float | bool | None = None,
 ) -> Observations:
     """Load a Data Mixing Laws loss file (``checkpoint_path valid_file loss`` per line).
 
@@ -256,6 +390,12 @@ def load_mixinglaws(
     ``[<prefix>_]<id>-<p_1>-...-<p_k>`` (e.g. ``70M_13-0.25-0.125-0.625`` or ``30-0.75-0.0-0.25``),
     the proportions of the ``k`` training domains in order. The validation domain is the
     ``X`` of ``.../pythia-pile.valid.X.bin``. Identical repeated lines are read once.
+
+    The published files are named for their model size (``70M.txt`` ... ``1B.txt``). Such a file's
+    runs get a ``params`` column with the **nominal** size the file is named for (70M -> 7e7, the
+    Pythia-style total-parameter name; see :func:`nominal_size`), and run folders that carry no
+    prefix (``3Mix/410M.txt``) are named ``<size>_<folder>`` (``410M_30-0.75-0.0-0.25``), so that
+    the runs of one dataset's size files stay apart, as the other files' ``70M_...`` folders are.
 
     Parameters
     ----------
@@ -283,18 +423,25 @@ def load_mixinglaws(
         files such as ``ct/70M.txt``) instead of raising.
     sum_tol : float
         Proportions summing within this of 1 are rescaled to 1 (paths carry rounded numbers).
+    params : float or bool, optional
+        The runs' model size in parameters. Default: the nominal size the file name's stem names
+        (``70M``), or no ``params`` column when it names none (``3mix.txt``); True requires a size
+        name; False adds no column (and no run prefix).
 
     Examples
     --------
     >>> obs = load_mixinglaws("tests/data/mixinglaws/3mix.txt")
-    >>> obs.domains
-    ['Github', 'Books3', 'Pile-CC']
+    >>> obs.domains, obs.sizes is None
+    (['Github', 'Books3', 'Pile-CC'], True)
     """
     path = Path(path)
     if unmatched not in ("error", "drop", "target"):
         raise BimixInputError(f"unmatched must be 'error', 'drop' or 'target', got {unmatched!r}")
     if not path.is_file():
         raise BimixInputError("file not found", path=path)
+    size = _file_size(params, path.stem, path)
+    # Only a file named for its size prefixes the run folders that lack one.
+    label = path.stem if size is not None and nominal_size(path.stem) is not None else None
     try:
         text = path.read_text()
     except UnicodeDecodeError as exc:
@@ -335,7 +482,7 @@ def load_mixinglaws(
         if not np.isfinite(loss) or loss <= 0:
             raise BimixInputError(f"loss must be a positive number, got {loss_text!r}",
                                   path=path, line=line)
-        run = parts[-2]
+        run = parts[-2] if label is None or match["prefix"] else f"{label}_{parts[-2]}"
         props = np.array([float(p) for p in match["props"].split("-")])
         if run not in runs:
             props = _rescale(props, sum_tol, path, line, f"run {run!r}")
@@ -384,8 +531,74 @@ def load_mixinglaws(
             rows.extend((run, shown, float(prop), s, loss) for s, loss in evaluated)
             if not evaluated and name not in targets:
                 rows.append((run, shown, float(prop), None, None))
-    frame = pd.DataFrame(rows, columns=["run", "domain", "proportion", "step", "loss"])
+    frame = _with_size(pd.DataFrame(rows, columns=["run", "domain", "proportion", "step", "loss"]),
+                       size)
     return Observations.from_frame(frame, source=str(path))
+
+
+def load_mixinglaws_sizes(
+    folder: str | os.PathLike[str],
+    sizes: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> Observations:
+    """Load every model size of one Data Mixing Laws dataset folder as one set of runs.
+
+    Each ``<size>.txt`` of ``folder`` (``70M.txt``, ``160M.txt``, ... ``1B.txt``; other files
+    such as ``proportions.txt`` are no size files and are left alone) is read by
+    :func:`load_mixinglaws` with its nominal size as ``params``; the runs are joined with
+    :meth:`Observations.concat`. Runs at different sizes may share a mixture (the same id and
+    proportions); their names differ by the size prefix.
+
+    Parameters
+    ----------
+    folder : path-like
+        A dataset folder, e.g. ``mixinglaws/data/3Mix``.
+    sizes : sequence of str, optional
+        The sizes to read, as file stems (``["70M", "160M"]``); default every size file,
+        smallest first.
+    **kwargs
+        Passed to :func:`load_mixinglaws` for every file: ``domains=`` and ``unmatched="target"``
+        (or ``"drop"``) for 5Mix and RedPajama, whose runs are evaluated on the Pile's domains,
+        ``sum_tol=`` for RedPajama's run 999 (its shares sum to 1.02), ``last_step=``, ...
+
+    Raises
+    ------
+    BimixInputError
+        No size file in ``folder``, a size that is no size name or has no file, ``params`` in
+        ``kwargs``, or any problem of a file (named by :func:`load_mixinglaws`).
+
+    Examples
+    --------
+    >>> obs = load_mixinglaws_sizes("../shared/data/mixinglaws/data/3Mix")    # doctest: +SKIP
+    >>> obs.distinct_sizes                                                     # doctest: +SKIP
+    [70000000.0, 160000000.0, 410000000.0]
+    """
+    folder = Path(folder)
+    if "params" in kwargs:
+        raise BimixInputError("params comes from each file's name here; load one file with "
+                              "load_mixinglaws(path, params=...) to set it", path=folder)
+    if not folder.is_dir():
+        raise BimixInputError("folder not found", path=folder)
+    if sizes is None:
+        files = sorted((p for p in folder.glob("*.txt") if nominal_size(p.stem) is not None),
+                       key=lambda p: nominal_size(p.stem))
+        if not files:
+            raise BimixInputError("no size files (such as 70M.txt or 1B.txt) in this folder",
+                                  path=folder)
+    else:
+        files = []
+        for size in dict.fromkeys(str(s) for s in sizes):
+            path = folder / f"{size}.txt"
+            if nominal_size(size) is None:
+                raise BimixInputError(f"{size!r} is no model size (expected e.g. 70M, 410M, 1B)",
+                                      path=path)
+            if not path.is_file():
+                raise BimixInputError("file not found", path=path)
+            files.append(path)
+        if not files:
+            raise BimixInputError("no sizes given", path=folder)
+    parts = [load_mixinglaws(path, params=True, **kwargs) for path in files]
+    return Observations.concat(parts, source=str(folder))
 
 
 def _validation_name(vfile: str) -> str:

@@ -188,7 +188,7 @@ class Study:
             The study already has other observations or another round 0; the observations'
             domains are not the corpus's; a column the trainer does not write.
         """
-        from bimix_bayes.trainer.obslog import COLUMNS
+        from bimix_bayes.trainer.obslog import COLUMNS, LEGACY_COLUMNS
 
         source = observations.source
         marker = self.round_dir(0) / "imported.txt"
@@ -213,8 +213,10 @@ class Study:
         if extra:
             raise BimixInputError(f"column(s) {', '.join(extra)} cannot be continued by the "
                                   f"trainer, which writes {','.join(COLUMNS)}", path=source)
-        # The trainer appends to this file: it must have exactly the trainer's columns.
-        frame = observations.frame.reindex(columns=list(COLUMNS))
+        # The trainer appends to this file: it must have exactly the trainer's columns. Runs
+        # without a model size stay without one (the trainer then appends none either).
+        sized = observations.sizes is not None
+        frame = observations.frame.reindex(columns=list(COLUMNS if sized else LEGACY_COLUMNS))
         Observations.from_frame(frame, source=source).to_csv(self.observations_path)
         write_mixtures(observations.mixtures()[self.corpus.domains].rename_axis("mixture"),
                        self.round_dir(0) / "mixtures.csv")

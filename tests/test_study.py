@@ -215,3 +215,18 @@ def test_cli_loop_writes_its_report_and_spells_remedies_as_its_options(tmp_path,
     assert f"report: {tmp_path / 'study' / 'report.html'}" in done.out
     assert "method nuts" in done.err
     assert not re.search(r"--(tune|chains)\b", done.err + report)
+
+
+@pytest.mark.parametrize("sized", [True, False])
+def test_start_from_keeps_the_size_column_only_when_given(tmp_path, corpus, preset, sized):
+    from bimix_bayes.trainer.obslog import COLUMNS, LEGACY_COLUMNS
+
+    rows = [{"run": run, "domain": d, "proportion": 1 / len(corpus.domains), "step": 6,
+             "loss": 3.0 + 0.1 * i} for i, run in enumerate(["a", "b"]) for d in corpus.domains]
+    frame = pd.DataFrame(rows).assign(**({"params": 2e6} if sized else {}))
+    study = _study(tmp_path / "study", corpus, preset)
+    study.start_from(Observations.from_frame(frame, source="imported.csv"))
+    header = study.observations_path.read_text().splitlines()[0].split(",")
+    # The trainer continues the file with its columns: rounds trained on add rows of that shape.
+    assert tuple(header) == (COLUMNS if sized else LEGACY_COLUMNS)
+    assert study.observations().distinct_sizes == ([2e6] if sized else [])

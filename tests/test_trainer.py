@@ -23,7 +23,7 @@ from bimix_bayes.corpus import Corpus, build_corpus
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.observations import Observations
 from bimix_bayes.trainer import GPT, MixtureSampler, Preset, TrainConfig, eval_schedule, loop, lr_at, train
-from bimix_bayes.trainer.preset import PRESETS_DIR, preset_names
+from bimix_bayes.trainer.preset import PRESETS_DIR, ModelConfig, preset_names
 
 # Two threads on a shared two-core machine thrash (OpenMP spin-waits); one is faster and exact.
 torch.set_num_threads(1)
@@ -93,17 +93,22 @@ def trained(corpus: Corpus, micro: Preset, tmp_path_factory: pytest.TempPathFact
 # ------------------------------------------------------------------------------------ presets
 def test_shipped_presets_load_by_name_with_their_sizes() -> None:
     sizes = {}
-    for name in ("tiny", "small", "paper-124m", "paper-1b"):
+    for name in ("tiny", "tiny-wide", "small", "paper-124m", "paper-1b"):
         preset = Preset.load(name)
         with torch.device("meta"):
             sizes[name] = GPT(preset.model, 257).num_params(non_embedding=True)
     assert sizes["tiny"] < 1e6
+    # The CPU ladder: tiny-wide is tiny at twice the width (4x the size), with tiny's recipe.
+    assert 3.9 < sizes["tiny-wide"] / sizes["tiny"] < 4.1
+    wide, tiny = Preset.load("tiny-wide"), Preset.load("tiny")
+    assert (wide.train, wide.model.block_size, wide.model.head_dim) == (
+        tiny.train, tiny.model.block_size, tiny.model.head_dim)
     assert 15e6 < sizes["small"] < 25e6
     assert Preset.load("paper-124m").model.n_layer == 12
     assert 0.9e9 < sizes["paper-1b"] < 1.2e9
     # models/ in the repository is the packaged folder itself (one copy of each file).
     assert (ROOT / "models").resolve() == PRESETS_DIR
-    assert set(preset_names()) >= {"demo", "tiny", "small", "paper-124m", "paper-1b"}
+    assert set(preset_names()) >= {"demo", "tiny", "tiny-wide", "small", "paper-124m", "paper-1b"}
 
 
 def test_presets_by_name_or_path_from_any_directory(tmp_path, monkeypatch) -> None:
@@ -238,6 +243,75 @@ def test_training_writes_valid_observations_with_falling_loss(trained: Path) -> 
 def test_cli_validate_accepts_the_output(trained: Path, cli: Callable[..., CliResult]) -> None:
     done = cli("validate", trained)
     assert done.code == 0 and "OK: 2 runs, 3 domains" in done.out
+    assert "1 model size: 1.24e+04 (2 runs)" in done.out
+
+
+@pytest.mark.parametrize("shape", [
+    {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32},
+    {"n_layer": 3, "n_head": 4, "n_embd": 64, "block_size": 16, "mlp_ratio": 2},
+    {"n_layer": 2, "n_head": 2, "n_embd": 48, "block_size": 24, "positions": "learned"},
+])
+def test_preset_size_is_the_models_count_without_embeddings(shape: dict) -> None:
+    config = ModelConfig(**shape)
+    with torch.device("meta"):
+        model = GPT(config, 300)
+    assert config.n_params == model.num_params(non_embedding=True)
+    assert config.n_params < model.num_params()  # the tied table is left out
+
+
+def test_observations_record_the_preset_size(trained: Path, micro: Preset) -> None:
+    obs = Observations.read_csv(trained)
+    assert list(obs.frame.columns[:6]) == ["run", "domain", "proportion", "step", "loss", "params"]
+    assert obs.distinct_sizes == [micro.model.n_params] == [12384]
+    assert obs.sizes.to_dict() == {"even-seed0": 12384, "nocode-seed0": 12384}
+
+
+def test_two_presets_into_one_file_give_two_sizes(corpus: Corpus, micro: Preset,
+                                                  tmp_path: Path) -> None:
+    wide = Preset.from_dict({**micro.to_dict(), "name": "micro-wide",
+                             "model": {**micro.to_dict()["model"], "n_embd": 64}})
+    out = tmp_path / "obs.csv"
+    for preset, name in ((micro, "m1-micro"), (wide, "m1-wide")):
+        obs = train(corpus, _mixtures(**{name: [0.4, 0.3, 0.3]}), preset, out, steps=4,
+                    eval_steps=[4], progress=False)
+    assert obs.sizes.to_dict() == {"m1-micro-seed0": micro.model.n_params,
+                                   "m1-wide-seed0": wide.model.n_params}
+    assert len(obs.distinct_sizes) == 2
+
+
+def test_resume_into_a_file_without_params_continues_it_as_it_was(
+        corpus: Corpus, micro: Preset, trained: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run cut short under the trainer that wrote no ``params`` resumes into the same file:
+    the rows it appends have the file's columns, and the file ends as that trainer's would."""
+    out = tmp_path / "obs.csv"
+    evaluate = loop._Run._evaluate
+
+    def crash_at_40(self, model, step):  # noqa: ANN001, ANN202 - the method's own signature
+        if step == 40:
+            raise RuntimeError("killed")
+        evaluate(self, model, step)
+
+    monkeypatch.setattr(loop._Run, "_evaluate", crash_at_40)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(corpus, _mixtures(even=[0.4, 0.3, 0.3]), micro, out, steps=40,
+              eval_steps=[5, 20, 40], progress=False)
+    monkeypatch.setattr(loop._Run, "_evaluate", evaluate)
+    assert (tmp_path / "obs.csv.ckpt" / "even-seed0.pt").exists()
+
+    def without_params(text: str) -> list[str]:
+        return [",".join(f for i, f in enumerate(line.split(",")) if i != 5)
+                for line in text.splitlines()]
+
+    old = without_params(out.read_text())  # the file as the older trainer wrote it
+    assert old[0] == "run,domain,proportion,step,loss,tokens,model,seed"
+    out.write_text("\n".join(old) + "\n")
+    obs = train(corpus, _mixtures(even=[0.4, 0.3, 0.3]), micro, out, steps=40,
+                eval_steps=[5, 20, 40], progress=False)
+    assert obs.sizes is None and obs.steps == [5, 20, 40]
+    expected = [line for line in without_params(trained.read_text())
+                if not line.startswith("nocode-seed0,")]
+    assert out.read_text().splitlines() == expected
 
 
 def test_same_seed_same_losses_other_seed_other_losses(
@@ -265,6 +339,7 @@ from bimix_bayes.trainer.obslog import ObservationLog
 log = ObservationLog(sys.argv[1])
 for step in range(1, 31):
     log.append([{"run": sys.argv[2], "domain": "x", "proportion": 1.0, "step": step, "loss": 1.0,
+                 "params": 1e6,
                  "tokens": step, "model": "m", "seed": 0}])
 """
 

@@ -150,8 +150,10 @@ def train(
     preset : Preset
         Model shape and optimisation recipe.
     out : path-like
-        Observations CSV (``run,domain,proportion,step,loss,tokens,model,seed``); rows are appended,
-        runs already complete in it are skipped. Run names are ``{mixture}-seed{seed}``.
+        Observations CSV (``run,domain,proportion,step,loss,params,tokens,model,seed``; ``params``
+        is the preset's :attr:`~bimix_bayes.trainer.preset.ModelConfig.n_params`); rows are
+        appended, runs already complete in it are skipped. Run names are ``{mixture}-seed{seed}``.
+        A file an older trainer wrote without ``params`` is continued without it.
     steps : int
         Optimiser steps per run.
     seeds : int or sequence of int
@@ -418,7 +420,8 @@ class _Run:
             tokens = step * self.preset.train.batch_size * self.preset.model.block_size
             self.log.append([
                 {"run": self.job.run, "domain": d, "proportion": p, "step": step, "loss": loss,
-                 "tokens": tokens, "model": self.preset.name, "seed": self.job.seed}
+                 "params": self.preset.model.n_params, "tokens": tokens,
+                 "model": self.preset.name, "seed": self.job.seed}
                 for d, p, loss in zip(self.corpus.domains, self.job.proportions, losses,
                                       strict=True)])
 

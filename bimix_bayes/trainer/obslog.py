@@ -11,12 +11,15 @@ Examples
 --------
 >>> import tempfile, pathlib
 >>> log = ObservationLog(pathlib.Path(tempfile.mkdtemp()) / "obs.csv")
->>> row = {"run": "a", "domain": "web", "proportion": 1.0, "step": 10, "loss": 3.25, "tokens": 640,
-...        "model": "tiny", "seed": 0}
+>>> row = {"run": "a", "domain": "web", "proportion": 1.0, "step": 10, "loss": 3.25,
+...        "params": 393856, "tokens": 640, "model": "tiny", "seed": 0}
 >>> log.append([row]), log.append([row])
 (1, 0)
 >>> log.path.read_text().splitlines()
-['run,domain,proportion,step,loss,tokens,model,seed', 'a,web,1,10,3.25,640,tiny,0']
+['run,domain,proportion,step,loss,params,tokens,model,seed', 'a,web,1,10,3.25,393856,640,tiny,0']
+
+A file written before the trainer recorded ``params`` (:data:`LEGACY_COLUMNS`) keeps its columns:
+runs resumed into it append rows without ``params``, exactly as the older trainer would have.
 """
 
 from __future__ import annotations
@@ -33,7 +36,10 @@ from typing import Any
 from bimix_bayes._io import atomic_path
 from bimix_bayes.errors import BimixInputError
 
-COLUMNS = ("run", "domain", "proportion", "step", "loss", "tokens", "model", "seed")
+COLUMNS = ("run", "domain", "proportion", "step", "loss", "params", "tokens", "model", "seed")
+#: The trainer's columns before it recorded the model size: files written then are continued as
+#: they are (same columns), so that a run interrupted before an upgrade resumes into its file.
+LEGACY_COLUMNS = tuple(c for c in COLUMNS if c != "params")
 
 
 class ObservationLog:
@@ -43,7 +49,8 @@ class ObservationLog:
     ----------
     path : str or PathLike
         The CSV; created with a header on the first append. An existing file must have exactly
-        :data:`COLUMNS` as its header.
+        :data:`COLUMNS` (or :data:`LEGACY_COLUMNS`, then rows are written without ``params``) as
+        its header.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -59,11 +66,19 @@ class ObservationLog:
             return []
         with open(self.path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            if tuple(reader.fieldnames or ()) != COLUMNS:
+            if tuple(reader.fieldnames or ()) not in (COLUMNS, LEGACY_COLUMNS):
                 raise BimixInputError(
                     f"existing output has columns {reader.fieldnames}, not the trainer's "
                     f"{','.join(COLUMNS)}; choose another --out", path=self.path, line=1)
             return list(reader)
+
+    def columns(self) -> tuple[str, ...]:
+        """The columns rows are written with: the existing file's, :data:`COLUMNS` for a new one."""
+        if not self.path.exists():
+            return COLUMNS
+        with open(self.path, newline="", encoding="utf-8") as fh:
+            header = tuple(next(csv.reader(fh), ()))
+        return LEGACY_COLUMNS if header == LEGACY_COLUMNS else COLUMNS
 
     def keys(self) -> set[tuple[str, str, int]]:
         """The ``(run, domain, step)`` triples already present."""
@@ -77,12 +92,13 @@ class ObservationLog:
             new = [r for r in rows if (str(r["run"]), str(r["domain"]), int(r["step"])) not in have]
             if not new:
                 return 0
+            columns = self.columns()
             buf = io.StringIO()
             writer = csv.writer(buf, lineterminator="\n")
             if not existing:
-                writer.writerow(COLUMNS)
+                writer.writerow(columns)
             for r in new:
-                writer.writerow([_format(r[c]) for c in COLUMNS])
+                writer.writerow([_format(r[c]) for c in columns])
             with atomic_path(self.path) as tmp:
                 tmp.write_text(existing + buf.getvalue(), encoding="utf-8")
             return len(new)

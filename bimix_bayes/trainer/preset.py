@@ -1,9 +1,10 @@
 """Model presets: TOML files that fix a proxy model's shape and its optimiser, by name or by path.
 
 The presets ship inside the package, in ``bimix_bayes/data/presets/`` (``models/`` in the repository
-is a link to that folder): ``tiny`` and ``demo`` for CPU, ``small``, ``paper-124m`` and ``paper-1b``
-for GPUs. :meth:`Preset.load` takes one of those names (``--model tiny`` on the command line) or the
-path of any TOML file, from any directory.
+is a link to that folder): ``demo``, ``tiny`` and ``tiny-wide`` for CPU (``tiny`` -> ``tiny-wide``
+is a two-size ladder), ``small``, ``paper-124m`` and ``paper-1b`` for GPUs. :meth:`Preset.load`
+takes one of those names (``--model tiny`` on the command line) or the path of any TOML file, from
+any directory.
 
 A preset has a top-level ``name`` and two tables::
 
@@ -82,6 +83,28 @@ class ModelConfig:
     def head_dim(self) -> int:
         """Width of one attention head."""
         return self.n_embd // self.n_head
+
+    @property
+    def n_params(self) -> int:
+        """The model size: parameters without the token and position tables.
+
+        Per block: attention ``4 d^2``, MLP ``2 mlp_ratio d^2`` and two norm gains ``2 d``; plus
+        the final norm. The trainer writes it as the observations' ``params``.
+
+        Examples
+        --------
+        >>> ModelConfig(n_layer=2, n_head=4, n_embd=128, block_size=128).n_params
+        393856
+        """
+        # Kaplan et al. (2020)'s non-embedding count, not Chinchilla's total: it is a property
+        # of the shape alone (the embedding table depends on the corpus's vocabulary), so a
+        # preset has one size before any corpus exists and a planner can price it; and at CPU
+        # proxy sizes the tied table outweighs the blocks (tiny: 0.39M here, 0.52M more for
+        # a 4k vocabulary), so a total count would mostly measure the tokenizer. Kaplan found
+        # this count gives one power law across depths and widths. (Published sizes differ:
+        # Pythia-style names such as 70M are totals, RegMix's "1M" is non-embedding.)
+        d, blocks = self.n_embd, self.n_layer
+        return blocks * ((4 + 2 * self.mlp_ratio) * d * d + 2 * d) + d
 
 
 @dataclass(frozen=True)
