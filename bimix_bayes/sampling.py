@@ -162,9 +162,15 @@ def _laplace(model: pm.Model, config: SamplerConfig) -> tuple[xr.DataTree, dict[
     draws = res.x + rng.standard_normal((config.draws, x0.size)) @ chol.T
     samples = [expand(x) for x in draws]
     dims = model.named_vars_to_dims
+
+    def labelled(name: str, value: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+        # A variable without dims (transfer_z: one entry per off-diagonal weight) gets ArviZ's
+        # default dim names, as the MCMC path's trace has.
+        names_ = dims.get(name) or tuple(f"{name}_dim_{j}" for j in range(value.ndim - 2))
+        return ("chain", "draw", *names_), value
+
     posterior = xr.Dataset(
-        {n: (("chain", "draw", *dims.get(n, ())), np.stack([s[i] for s in samples])[None])
-         for i, n in enumerate(names)},
+        {n: labelled(n, np.stack([s[i] for s in samples])[None]) for i, n in enumerate(names)},
         coords={k: list(v) for k, v in model.coords.items() if k != "obs"})
     return xr.DataTree.from_dict({"posterior": posterior}), extra
 
