@@ -219,7 +219,8 @@ def _fold_scores(design: Design, spec: ModelSpec, heldout: np.ndarray, config: S
     trace, _ = sampling.sample(model, masked, spec, config)
     draws = Draws.from_dataset(trace["posterior"].to_dataset(), spec.law_component,
                                spec.noise_component, design.s_ref, design.coords["source"],
-                               params_ref=design.params_ref)
+                               params_ref=design.params_ref,
+                               fitted_sizes=design.coords.get("size", ()))
     runs = np.flatnonzero(heldout)
     observed = design.log_loss[runs].transpose(0, 2, 1)  # (run, step, domain)
     mask = design.mask[runs].transpose(0, 2, 1)

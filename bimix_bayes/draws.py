@@ -56,6 +56,10 @@ class Draws:
         Evaluated domains and training domains (a domain may be one, the other or both).
     params_ref : float or None
         ``N_ref`` of the size slopes, where there are any.
+    fitted_sizes : tuple of float
+        The fitted model sizes, whose offsets the draws hold (:mod:`bimix_bayes.scale`).
+    offset : array (sample, domain) or None
+        Log-loss offset of the size :meth:`at_params` chose.
     """
 
     law: Law
@@ -66,6 +70,8 @@ class Draws:
     domains: tuple[str, ...]
     sources: tuple[str, ...]
     params_ref: float | None = None
+    fitted_sizes: tuple[float, ...] = ()
+    offset: np.ndarray | None = None
     own_index: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -75,19 +81,21 @@ class Draws:
 
     @classmethod
     def from_dataset(cls, posterior: xr.Dataset, law: Law, noise: Noise, s_ref: float,
-                     sources: Sequence[str], params_ref: float | None = None) -> Draws:
+                     sources: Sequence[str], params_ref: float | None = None,
+                     fitted_sizes: Sequence[float] = ()) -> Draws:
         """The view of a ``posterior`` group (dims ``chain, draw, ...``)."""
         stacked = posterior.stack(sample=("chain", "draw")).transpose("sample", ...)
 
         def arrays(names: Sequence[str]) -> dict[str, np.ndarray]:
             return {k: stacked[k].to_numpy().astype(float) for k in names if k in stacked}
 
-        slopes = [scale.slope_name(c, kind) for c, kind in law.size_coefficients(None).items()]
+        slopes = scale.parameter_names(law)
         return cls(law=law, noise=noise, params=arrays([*law.parameters, *slopes]),
                    noise_params=arrays(list(noise.parameters)), s_ref=float(s_ref),
                    domains=tuple(str(d) for d in posterior["domain"].values),
                    sources=tuple(str(s) for s in sources),
-                   params_ref=params_ref if scale.slopes(arrays(slopes)) else None)
+                   params_ref=params_ref if any(k in stacked for k in slopes) else None,
+                   fitted_sizes=tuple(float(n) for n in fitted_sizes))
 
     @property
     def has_size_axis(self) -> bool:
@@ -100,7 +108,10 @@ class Draws:
         if not self.has_size_axis:
             return self
         x = np.log(float(params) / self.params_ref)
-        return replace(self, params=scale.at_size(self.law, self.params, x), params_ref=None)
+        offset = scale.offsets(self.params, self.fitted_sizes, [params])[:, 0]
+        law_params = {k: v for k, v in scale.at_size(self.law, self.params, x).items()
+                      if k not in (scale.OFFSET_SCALE, scale.OFFSET_Z)}
+        return replace(self, params=law_params, params_ref=None, offset=offset)
 
     @property
     def n(self) -> int:
@@ -118,7 +129,8 @@ class Draws:
     def take(self, idx: np.ndarray) -> Draws:
         """The draws with these indices."""
         return replace(self, params={k: v[idx] for k, v in self.params.items()},
-                       noise_params={k: v[idx] for k, v in self.noise_params.items()})
+                       noise_params={k: v[idx] for k, v in self.noise_params.items()},
+                       offset=None if self.offset is None else self.offset[idx])
 
     def subset(self, max_draws: int | None, seed: int = 0) -> Draws:
         """A seeded random subset of at most ``max_draws`` draws (sorted), or all of them."""
@@ -145,6 +157,11 @@ class Draws:
             if sizes is None:
                 raise ValueError("these draws span model sizes: give each mixture's size")
             x = np.log(np.asarray(sizes, float) / self.params_ref)[None, :, None, None]
+            offset = scale.offsets(self.params, self.fitted_sizes, sizes)[:, :, None, :]
+        elif self.offset is not None:
+            offset = self.offset[:, None, None, :]
+        else:
+            offset = np.zeros((self.n, 1, 1, 1))
         mix = np.asarray(mixtures, float)[None, :, None, :]  # (1, M, 1, S)
         steps_arr = np.asarray(steps, float)[None, None, :, None]  # (1, 1, T, 1)
         width = mix.shape[1] * steps_arr.shape[2] * len(self.domains) * len(self.sources)
@@ -154,7 +171,8 @@ class Draws:
             p = shaped({k: v[i:i + chunk] for k, v in self.params.items()}, lead=2)
             if self.has_size_axis:
                 p = scale.at_size(self.law, p, x)
-            parts.append(self.law.log_loss(p, self.own(mix), mix, steps_arr, self.s_ref))
+            parts.append(self.law.log_loss(p, self.own(mix), mix, steps_arr, self.s_ref)
+                         + offset[i:i + chunk])
         return np.concatenate(parts, axis=0)
 
     def noise_sample(self, shape: tuple[int, ...], rng: np.random.Generator,

@@ -142,7 +142,8 @@ class Design:
             params=observations.sizes.to_numpy(float) if several else None,
             params_ref=scale.reference(observations.distinct_sizes) if several else None,
             coords={"run": list(observations.runs), "domain": list(domains),
-                    "source": list(sources), "step": [int(s) for s in steps]},
+                    "source": list(sources), "step": [int(s) for s in steps],
+                    **({"size": observations.distinct_sizes} if several else {})},
         )
 
 
@@ -183,11 +184,12 @@ def build_model(observations: Observations | Design, spec: ModelSpec | None = No
                                 shape=d.log_loss.shape),
             **{k: pm.Data(k, getattr(d, k), shape=np.shape(getattr(d, k))) for k in shared})
         params = law.build(data, spec.law_priors)
+        offset = 0.0
         if d.has_size_axis:
-            params = scale.build(law, params, d)
+            params, offset = scale.build(law, params, d)
         # Laws take the domain axis last: evaluate on (run, step, domain), then transpose.
-        mu = law.log_loss(params, data.own[:, None, :], data.mixture[:, None, :],
-                          d.steps[None, :, None], d.s_ref, xp=_pt()).transpose(0, 2, 1)
+        mu = (law.log_loss(params, data.own[:, None, :], data.mixture[:, None, :],
+                           d.steps[None, :, None], d.s_ref, xp=_pt()) + offset).transpose(0, 2, 1)
         if store_mean:
             pm.Deterministic("mean_log_loss", mu, dims=("run", "domain", "step"))
         noise.build(mu, data, spec.noise_priors)

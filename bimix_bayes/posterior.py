@@ -318,7 +318,7 @@ class Posterior:
         ref = scale.reference(self.sizes) if len(self.sizes) > 1 else None
         return Draws.from_dataset(self.draws, self.spec.law_component,
                                   self.spec.noise_component, self.s_ref, self.sources,
-                                  params_ref=ref)
+                                  params_ref=ref, fitted_sizes=self.sizes)
 
     @property
     def has_size_axis(self) -> bool:

@@ -14,6 +14,13 @@ population mean and scale over domains, so two or three sizes suffice: domains b
 from each other. Coefficients the law does not name (BiMix's step exponent ``beta``, ``eps``, the
 transfer weights) are shared by all sizes.
 
+No smooth law in N fits every size exactly: with :data:`MIN_SIZES_FOR_OFFSETS` sizes or more
+(two sizes leave no scatter about a trend to learn from) each fitted size also has its own offset
+of every domain's log-loss, ``delta[size, domain] = size_sigma * size_z``, with one scale ``size_sigma``
+learned from how far the sizes stray from the smooth trend. A prediction at a fitted size uses
+that size's offset; at a size that was not fitted it draws a new one (:func:`offsets`), so the
+band of an extrapolated size is as wide as the sizes' scatter about the law says it should be.
+
 At ``N = N_ref`` the coefficients are the law's own, so the law's sampled geometry (its ``level``
 at the design's typical point) is unchanged; a prediction at size ``N`` evaluates the law with the
 coefficients at that size (:func:`at_size`), and so do the optimizer and the planner
@@ -55,6 +62,9 @@ class Priors:
 
     slope_mu: tuple[float, float] = (0.0, 0.3)
     slope_tau: float = 0.1
+    #: Half-normal scale of a size's offset from the smooth law, in log-loss (0.03: 3 % of the
+    #: loss); with two sizes the data barely inform it, and the bands say so.
+    offset_sd: float = 0.03
 
 
 def slope_name(coefficient: str, kind: str) -> str:
@@ -68,14 +78,22 @@ def reference(sizes: Sequence[float]) -> float:
     return float(np.exp(np.mean(np.log(distinct))))
 
 
-def build(law: Any, params: dict[str, Any], design: Any, priors: Priors = Priors()
-          ) -> dict[str, Any]:
-    """Add the size slopes of ``law`` to the current PyMC model; return the parameters at each
-    run's size, shaped ``(run, 1, domain)`` to broadcast against ``(run, step, domain)``.
+#: Names of the per-size offsets in the posterior: the scale and the standardised offsets.
+OFFSET_SCALE, OFFSET_Z = "size_sigma", "size_z"
+#: Fewest fitted sizes that let the model learn how far sizes stray from the smooth law.
+MIN_SIZES_FOR_OFFSETS = 3
 
+
+def build(law: Any, params: dict[str, Any], design: Any, priors: Priors = Priors()
+          ) -> tuple[dict[str, Any], Any]:
+    """Add the size slopes and offsets of ``law`` to the current PyMC model (coords ``size``).
+
+    Returns the parameters at each run's size, shaped ``(run, 1, domain)`` to broadcast against
+    ``(run, step, domain)``, and each run's offset of log-loss ``(run, 1, domain)``.
     ``design.size`` holds each run's ``x``; the slopes land in the posterior under
     :func:`slope_name`.
     """
+    import pymc as pm
     import pytensor.tensor as pt
 
     from bimix_bayes.laws.bimix import _hierarchical
@@ -84,7 +102,38 @@ def build(law: Any, params: dict[str, Any], design: Any, priors: Priors = Priors
     for coefficient, kind in law.size_coefficients(design).items():
         name = slope_name(coefficient, kind)
         slopes[name] = _hierarchical(name, priors.slope_mu, priors.slope_tau, log=False)
-    return at_size(law, {**params, **slopes}, pt.as_tensor(design.size)[:, None, None], xp=pt)
+    offset = 0.0
+    if len(design.coords["size"]) >= MIN_SIZES_FOR_OFFSETS:
+        sigma = pm.HalfNormal(OFFSET_SCALE, priors.offset_sd)
+        z = pm.Normal(OFFSET_Z, 0.0, 1.0, dims=("size", "domain"))  # non-centred: few sizes
+        index = np.searchsorted(np.asarray(design.coords["size"], float), design.params)
+        offset = (sigma * z)[index][:, None, :]
+    return (at_size(law, {**params, **slopes}, pt.as_tensor(design.size)[:, None, None], xp=pt),
+            offset)
+
+
+def offsets(params: Mapping[str, np.ndarray], fitted: Sequence[float], sizes: Sequence[float],
+            seed: int = 0) -> np.ndarray:
+    """Each draw's log-loss offset at ``sizes``: ``(sample, len(sizes), domain)``.
+
+    A fitted size takes its sampled offset; another size a new draw from the offsets'
+    distribution (seeded, so one size always gets the same draws). Zero for a fit without
+    offsets (fewer than :data:`MIN_SIZES_FOR_OFFSETS` sizes).
+    """
+    first = next(iter(params.values()))
+    if OFFSET_Z not in params:
+        return np.zeros((len(first), len(sizes), 1))
+    sigma = np.reshape(params[OFFSET_SCALE], (-1, 1))
+    z = params[OFFSET_Z]  # (sample, size, domain)
+    out = []
+    for n in sizes:
+        hit = np.flatnonzero(np.isclose(np.asarray(fitted, float), float(n), rtol=1e-9))
+        if hit.size:
+            out.append(sigma * z[:, hit[0]])
+        else:
+            rng = np.random.default_rng([seed, int(np.log(float(n)) * 1e6)])
+            out.append(sigma * rng.standard_normal(z[:, 0].shape))
+    return np.stack(out, axis=1)
 
 
 def at_size(law: Any, params: Mapping[str, Any], x: Any, xp: ModuleType = np) -> dict[str, Any]:
@@ -104,3 +153,9 @@ def at_size(law: Any, params: Mapping[str, Any], x: Any, xp: ModuleType = np) ->
 def slopes(params: Mapping[str, Any]) -> list[str]:
     """Names of the size slopes among ``params`` (empty for a fit at one size)."""
     return [k for k in params if k.endswith(SUFFIX)]
+
+
+def parameter_names(law: Any) -> list[str]:
+    """Every size parameter of ``law`` a posterior across sizes holds: slopes and offsets."""
+    return [*(slope_name(c, kind) for c, kind in law.size_coefficients(None).items()),
+            OFFSET_SCALE, OFFSET_Z]
