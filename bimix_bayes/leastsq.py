@@ -192,12 +192,15 @@ class LeastSquaresFit:
 
 
 def multistart(residuals: Callable[[np.ndarray], np.ndarray], starts: Iterable[np.ndarray],
-               lower: np.ndarray, upper: np.ndarray) -> tuple[OptimizeResult, int]:
+               lower: np.ndarray, upper: np.ndarray,
+               jac: Callable[[np.ndarray], np.ndarray] | str = "2-point"
+               ) -> tuple[OptimizeResult, int]:
     """Trust Region Reflective least squares from each start; the lowest-cost result.
 
     The one multi-start of the package's least-squares fits (the paper's BiMix here, the
     model-size baselines in :mod:`bimix_bayes.scaling_laws`). Starts are clipped just inside the
-    box (TRF needs a strictly feasible start).
+    box (TRF needs a strictly feasible start). ``jac``: the residuals' Jacobian, or scipy's
+    finite-difference scheme.
 
     Returns
     -------
@@ -214,7 +217,7 @@ def multistart(residuals: Callable[[np.ndarray], np.ndarray], starts: Iterable[n
     best, converged = None, 0
     for start in starts:
         theta0 = np.clip(np.asarray(start, dtype=float), lower + 1e-9, upper - 1e-9)
-        res = least_squares(residuals, theta0, bounds=(lower, upper), method="trf",
+        res = least_squares(residuals, theta0, jac=jac, bounds=(lower, upper), method="trf",
                             x_scale="jac")
         converged += bool(res.success)
         if best is None or res.cost < best.cost:

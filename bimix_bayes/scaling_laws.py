@@ -257,14 +257,37 @@ class _ShukorLaw:
         lower, upper = self._box(y)
 
         def residuals(theta: np.ndarray) -> np.ndarray:
-            loss = shukor_loss(h, n, d, self._unpack(theta), self.joint)
-            return np.log(np.maximum(loss, 1e-300)) - y
+            return np.log(shukor_loss(h, n, d, self._unpack(theta), self.joint)) - y
 
-        best, converged = multistart(residuals, self._starts(y), lower, upper)
+        best, converged = multistart(residuals, self._starts(y), lower, upper,
+                                     jac=lambda theta: self._jacobian(theta, h, n, d))
         dof = max(len(y) - len(names), 1)
         return {**dict(zip(self._labels(), map(float, best.x), strict=True)),
                 "sigma": float(np.sqrt(2 * best.cost / dof)), "n": len(y),
                 "cost": float(best.cost), "starts_converged": converged}
+
+    def _jacobian(self, theta: np.ndarray, h: np.ndarray, n: np.ndarray, d: np.ndarray
+                  ) -> np.ndarray:
+        """d log L / d theta, (rows, parameters) in :meth:`_names` order: the analytic
+        derivative (a fit with finite differences took 80 s on 5Mix's 22 domains)."""
+        p = self._unpack(theta)
+        loss = shukor_loss(h, n, d, p, self.joint)
+        log_h = np.log(np.where(h > 0, h, 1.0))  # h^gamma log h -> 0 at h = 0
+        ch = p["C"] * h ** p["gamma"]  # (rows, k)
+        d_mix = -1.0 / ch.sum(axis=1) ** 2  # d (1 / S) / d S
+        cols = {"E": np.ones((len(loss), 1)), "log_C": d_mix[:, None] * ch,
+                "gamma": d_mix[:, None] * ch * log_h}
+        for coef, expo, x in (("A", "alpha", n), ("B", "beta", d)):
+            if self.joint:
+                power = x ** -(h @ p[expo])
+                term = (h @ p[coef]) * power
+                cols[f"log_{coef}"] = p[coef] * h * power[:, None]
+                cols[expo] = -(term * np.log(x))[:, None] * h
+            else:
+                term = p[coef] * x ** -p[expo]
+                cols[f"log_{coef}"], cols[expo] = term[:, None], -(term * np.log(x))[:, None]
+        names = list(dict.fromkeys(name for name, _ in self._names()))
+        return np.hstack([cols[name] for name in names]) / loss[:, None]
 
     # ------------------------------------------------------------------------- prediction
     def predict(self, mixtures: pd.DataFrame, steps: Sequence[float], params: float, *,

@@ -201,3 +201,23 @@ def test_needs_a_params_column():
     for law in (ShukorAdditive(), NearestSizeBiMix()):
         with pytest.raises(BimixInputError, match="params column"):
             law.fit(obs)
+
+
+@pytest.mark.parametrize("law", [ShukorAdditive, ShukorJoint])
+def test_jacobian_matches_finite_differences(law, additive_obs):
+    """The fit's analytic d log L / d theta against central differences, at a random point of
+    the box, with a zero share among the mixtures."""
+    fit = law().fit(additive_obs)
+    rng = np.random.default_rng(5)
+    h = _mixtures(12, 0).to_numpy()[:, [SOURCES.index(s) for s in fit.sources_]]
+    n, d = rng.uniform(0.3, 3.0, 12), rng.uniform(0.1, 10.0, 12)
+    theta = fit.coefficients_.loc["web", fit._labels()].to_numpy(float)
+    theta = theta + rng.normal(0, 0.05, len(theta))
+
+    def log_loss(t: np.ndarray) -> np.ndarray:
+        return np.log(shukor_loss(h, n, d, fit._unpack(t), fit.joint))
+
+    step = 1e-6
+    numeric = np.column_stack([(log_loss(theta + step * e) - log_loss(theta - step * e)) / (2 * step)
+                               for e in np.eye(len(theta))])
+    assert np.allclose(fit._jacobian(theta, h, n, d), numeric, rtol=1e-5, atol=1e-8)
