@@ -148,9 +148,10 @@ class _ShukorLaw:
     Attributes
     ----------
     coefficients_ : pandas.DataFrame
-        Index ``domain``; the fitted coefficients (``E``, ``C[j]``, ``gamma[j]``, ``A``...; per
-        training domain ``j`` where the law has one per domain; ``A``, ``B`` in the reference
-        scale of the module docstring), ``sigma``, ``n``, ``cost``, ``starts_converged``.
+        Index ``domain``; the fitted coefficients ``E``, ``log_C[j]``, ``gamma[j]``, ``log_A``,
+        ``alpha``, ``log_B``, ``beta`` (``[j]``: one per training domain ``j``, e.g.
+        ``log_A[web]`` for the joint law; ``A``, ``B`` in the reference scale of the module
+        docstring), ``sigma``, ``n``, ``cost``, ``starts_converged``.
     sources_ : list of str
         The training domains (the columns ``predict`` reads from ``mixtures``).
     domains_ : list of str
