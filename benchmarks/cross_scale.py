@@ -22,10 +22,10 @@ params)``):
   scale. They need two or more fitted sizes (2Mix has one below its largest: n/a).
 - ``bimix-nearest``: the paper's per-size BiMix fit at the size nearest the target in log N, used
   unchanged at the target; n/a where the evaluated domains are targets (5Mix, RedPajama).
-- ``bayes`` (``--bayes``): the slot for the lead's scale-aware Bayesian law,
-  :func:`bayes_predict`: ``BayesianBiMix().fit(multi-size observations)`` and
-  ``Posterior.predict(mixtures, steps, params=N)``, its new-run band. Where ``Posterior.predict``
-  does not take ``params`` yet, the option says so and the rows read "pending".
+- ``bayes`` (``--bayes``): the scale-aware Bayesian law (:mod:`bimix_bayes.scale`),
+  :func:`bayes_predict`: ``BayesianBiMix(law=--bayes-law).fit(multi-size observations)`` (the
+  default ``auto``) and ``Posterior.predict(mixtures, steps, params=N)``, its new-run band.
+  ``--targets`` keeps a subset of 5Mix's and RedPajama's 22 target domains for every method.
 
     .venv/bin/python benchmarks/cross_scale.py                     # the least-squares rows
     .venv/bin/python benchmarks/cross_scale.py --datasets 3Mix --bayes
@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import inspect
 import sys
 import time
 import warnings
@@ -96,9 +95,9 @@ def _distinct_runs(parts: dict[str, Observations]) -> list[Observations]:
 
 
 def _mixinglaws_sizes(family: str) -> Callable[[Path], Observations]:
-    # TEMPORARY: until load_mixinglaws_sizes(folder) (branch h-sizes, bimix_bayes/loaders.py)
-    # is merged; then call it here instead. Each size file is read by evidence.py's loader and
-    # given its size from the file name.
+    # Each size file is read by evidence.py's loader (not load_mixinglaws_sizes) so that the
+    # warm-up cut and the target domains are those of the evidence benchmark; its size comes from
+    # the file name.
     def load(root: Path) -> Observations:
         parts = {}
         for size in MIXINGLAWS_SIZES[family]:
@@ -110,8 +109,8 @@ def _mixinglaws_sizes(family: str) -> Callable[[Path], Observations]:
 
 
 def _regmix_sizes(root: Path) -> Observations:
-    # TEMPORARY: until load_regmix_sizes(folder) (branch h-sizes, bimix_bayes/loaders.py) is
-    # merged; then call it here instead.
+    # Not load_regmix_sizes: that gives each size its own final step (1000 and 25000), which a
+    # one-step-per-run swarm cannot tell from the size; here one step and the tokens column.
     folder = root / "regmix" / "data"
     parts = {}
     for size, params in REGMIX_PARAMS.items():
@@ -181,31 +180,24 @@ def least_squares_predict(name: str, fit: Observations, target: Observations,
     return Prediction(list(law.domains_), mean, lower, upper)
 
 
-class BayesNotReady(Exception):
-    """The scale-aware Bayesian law is not in this tree yet."""
-
-
-def bayes_predict(fit: Observations, target: Observations, params: float) -> Prediction:
-    """The slot for the lead's scale-aware Bayesian law (issue 12): the package defaults fitted
-    to the multi-size observations, predicted at the target size with the new-run band.
-
-    Written against ``BayesianBiMix().fit(obs)`` on observations with a ``params`` column and
-    ``Posterior.predict(mixtures, steps, params=N)``; raises :class:`BayesNotReady` where
-    ``Posterior.predict`` does not take ``params``.
-    """
+def bayes_predict(fit: Observations, target: Observations, params: float, law: str = "auto"
+                  ) -> tuple[Prediction, str]:
+    """The scale-aware Bayesian law (:mod:`bimix_bayes.scale`): the package's defaults (or
+    ``law``) fitted to the multi-size observations, predicted at the target size with the
+    new-run band."""
     from bimix_bayes.model import BayesianBiMix
-    from bimix_bayes.posterior import Posterior
 
-    if "params" not in inspect.signature(Posterior.predict).parameters:
-        raise BayesNotReady("Posterior.predict takes no params (the model size) in this tree: "
-                            "the scale-aware Bayesian law of issue 12 is not merged yet; the "
-                            "least-squares rows were run")
-    post = BayesianBiMix(seed=SEED).fit(fit).posterior_
+    est = BayesianBiMix(law=law, seed=SEED).fit(fit)
+    post, d = est.posterior_, est.diagnostics_
+    note = (f"law {post.law}{' (auto)' if law == 'auto' else ''}; "
+            f"{'trustworthy' if d.get('trustworthy') else 'NOT trustworthy'}: "
+            f"{d.get('n_divergent')} divergences, R-hat {d.get('max_rhat', float('nan')):.3f}, "
+            f"bulk ESS {d.get('min_ess_bulk', float('nan')):.0f}")
     mix = target.mixtures()[post.sources]
     pred = post.predict(mix, target.steps, prob=PROB, band="new-run", seed=SEED, params=params)
     order = ("mixture", "step", "domain")
     return Prediction(list(pred["mean"]["domain"].values),
-                      *(pred[v].transpose(*order).to_numpy() for v in ("mean", "lower", "upper")))
+                      *(pred[v].transpose(*order).to_numpy() for v in ("mean", "lower", "upper"))), note
 
 
 def score(pred: Prediction, target: Observations) -> dict:
@@ -239,8 +231,13 @@ def _size_label(n: float) -> str:
     return f"{n / 1e9:g}B" if n >= 1e9 else f"{n / 1e6:g}M"
 
 
-def run_dataset(root: Path, name: str, methods: Sequence[str], say) -> list[dict]:
+def run_dataset(root: Path, name: str, methods: Sequence[str], say, targets: Sequence[str] = (),
+                bayes_law: str = "auto") -> list[dict]:
     obs = DATASETS[name].load(root)
+    if targets and obs.targets:  # a subset of the target domains, for every method alike
+        f = obs.frame
+        obs = Observations.from_frame(f[f["loss"].isna() | f["domain"].isin(obs.sources)
+                                        | f["domain"].isin(targets)], source=obs.source)
     sizes = obs.distinct_sizes
     fit, target = obs.at_sizes(sizes[:-1]), obs.at_sizes(sizes[-1:])
     base = {"dataset": name, "fitted sizes": ",".join(map(_size_label, sizes[:-1])),
@@ -254,17 +251,15 @@ def run_dataset(root: Path, name: str, methods: Sequence[str], say) -> list[dict
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                pred = (bayes_predict(fit, target, sizes[-1]) if method == "bayes" else
-                        least_squares_predict(method, fit, target, sizes[-1]))
+                pred, note = (bayes_predict(fit, target, sizes[-1], bayes_law) if method == "bayes"
+                              else (least_squares_predict(method, fit, target, sizes[-1]), ""))
+            row["note"] = note
             row.update(score(pred, target), status="ok", fit_s=time.perf_counter() - start)
             say(f"  {method}: MRE {100 * row['mre']:.2f} %, coverage "
                 f"{row.get('coverage', float('nan')):.2f}, {row['fit_s']:.1f} s")
         except NotApplicable as exc:
             row.update(status="n/a", note=str(exc))
             say(f"  {method}: n/a ({exc})")
-        except BayesNotReady as exc:
-            row.update(status="pending (lead)", note=str(exc))
-            print(f"--bayes: {exc}", file=sys.stderr)
         records.append(row)
     return records
 
@@ -321,7 +316,8 @@ Datasets (read as `benchmarks/evidence.py` reads each size file: checkpoints fro
 Methods (`bimix_bayes.scaling_laws`): `shukor-additive` and `shukor-joint` (Shukor et al. 2025,
 least squares on log-loss per evaluated domain, 12-24 starts; D = steps for mixinglaws, tokens
 for RegMix), `bimix-nearest` (the paper's per-size BiMix at the fitted size nearest the target
-in log N, used unchanged), `bayes` (the lead's scale-aware Bayesian law, `--bayes`).
+in log N, used unchanged), `bayes` (the scale-aware Bayesian law of `bimix_bayes.scale`, `--bayes`,
+law in the note).
 
 ## Results
 
@@ -364,6 +360,11 @@ def main() -> None:
                         help=f"comma-separated least-squares methods: {', '.join(LEAST_SQUARES)}")
     parser.add_argument("--bayes", action="store_true",
                         help="also the scale-aware Bayesian law (bayes_predict; heavy)")
+    parser.add_argument("--bayes-law", default="auto",
+                        help="the Bayesian law (default auto, the package default)")
+    parser.add_argument("--targets", default="",
+                        help="comma-separated target domains to keep (5Mix, RedPajama: all 22 "
+                             "by default); every method is scored on the same ones")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results markdown file")
     args = parser.parse_args()
     if not (args.data / "mixinglaws").is_dir():
@@ -380,7 +381,9 @@ def main() -> None:
     clock = Clock()
     csv = args.out.with_suffix(".csv")
     for name in names:
-        new = pd.DataFrame(run_dataset(args.data, name, methods, clock.say), columns=COLUMNS)
+        targets = [t for t in args.targets.split(",") if t]
+        new = pd.DataFrame(run_dataset(args.data, name, methods, clock.say, targets,
+                                       args.bayes_law), columns=COLUMNS)
         frame = merge(csv, new, ["dataset", "method"])
         order = {d: i for i, d in enumerate(DATASETS)}
         frame = frame.sort_values("dataset", key=lambda c: c.map(order), kind="stable")

@@ -34,9 +34,9 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_all_four_notebooks_exist():
+def test_all_five_notebooks_exist():
     assert NOTEBOOKS == ["01_quickstart.ipynb", "02_published_data.ipynb", "03_planning.ipynb",
-                         "04_entropy_proxies.ipynb"]
+                         "04_entropy_proxies.ipynb", "05_model_size.ipynb"]
 
 
 @pytest.mark.slow
