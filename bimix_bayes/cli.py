@@ -53,7 +53,7 @@ Device = Literal["cpu", "cuda", "auto"]
 Distribute = Literal["data", "mixtures"]
 Tokenizer = Literal["byte", "bpe"]
 PlotKind = Literal["curves", "predicted-vs-observed", "coefficients", "simplex", "regret",
-                   "residuals"]
+                   "residuals", "size-shift"]
 SimplexQuantity = Literal["expected-loss", "prob-improvement"]
 Objective = Literal["expected-gain", "prob-improvement", "quantile"]
 Rule = Literal["thompson", "info"]
@@ -535,13 +535,15 @@ def plot(
              "(strategy,runs,regret[,seed]).")],
     out_path: Annotated[Path, typer.Option("--out", help="Figure to write (.png, .pdf or .svg).")],
     kind: Annotated[PlotKind, typer.Option(
-        help="curves, predicted-vs-observed, coefficients, simplex, regret or residuals.")]
-    = "curves",
+        help="curves, predicted-vs-observed, coefficients, simplex, regret, residuals or "
+             "size-shift.")] = "curves",
     mixtures: Annotated[Path | None, typer.Option(
         help="curves: wide mixture CSV to draw (default: the observed runs).")] = None,
     steps: Annotated[str | None, typer.Option(
         help="curves: comma-separated steps (default: a grid past the last observed step).")] = None,
-    step: Annotated[int | None, typer.Option(help="simplex: training step compared.")] = None,
+    step: Annotated[int | None, typer.Option(
+        help="simplex, size-shift: training step compared (size-shift: default the last "
+             "observed).")] = None,
     domains: Annotated[str | None, typer.Option(
         help="simplex: the three corner domains, comma-separated; curves: domains to draw.")] = None,
     reference: Annotated[Path | None, typer.Option(
@@ -560,12 +562,17 @@ def plot(
              "guess.")] = None,
     prior: Annotated[bool, typer.Option(
         help="coefficients: draw the prior beside the posterior (Bayesian fits).")] = True,
+    params: Annotated[float | None, typer.Option(
+        "--params", help="size-shift: the target model size whose optimum the smallest "
+                         "size's is judged against (default the largest fitted size).")] = None,
 ) -> None:
     """Draw a figure of a fitted law (or of planner regret) and write it.
 
     Kinds: curves (loss against step with predictive bands per domain), predicted-vs-observed,
     coefficients (forest plot, prior beside posterior), simplex (ternary map of three domains),
-    residuals (observed / predicted - 1 against step and share), regret.
+    residuals (observed / predicted - 1 against step and share), regret, size-shift (the
+    optimal mixture against model size, and P(the smallest size's optimum transfers), for a fit
+    across sizes).
 
     Example: bimix plot fit.nc --kind simplex --domains web,code,math --step 5000 --out simplex.png
     """
@@ -604,6 +611,9 @@ def plot(
     elif kind == "residuals":
         held = None if observations is None else Observations.read_csv(observations)
         plots.plot_residuals(post, held, path=out_path)
+    elif kind == "size-shift":
+        fig = plots.plot_size_shift(post, step, params=params, prob=prob, path=out_path)
+        out.print(fig.get_suptitle().replace("\n", "; "))
     else:
         if step is None:
             raise BimixInputError("--kind simplex needs --step")
@@ -793,8 +803,9 @@ def suggest(
     = Path("next.csv"),
     n: Annotated[int, typer.Option("--n", help="How many mixtures to suggest (batch size).")] = 4,
     step: StepOpt = None,
-    rule: Annotated[Rule, typer.Option(help="thompson (batch Thompson sampling) or info (value "
-                                           "of information).")] = "thompson",
+    rule: Annotated[Rule | None, typer.Option(
+        help="thompson (batch Thompson sampling) or info (value of information); default "
+             "thompson, and info with --params-choices.")] = None,
     candidates: Annotated[Path | None, typer.Option(
         help="Wide mixture CSV to choose from (default: the whole feasible simplex).")] = None,
     corpus: Annotated[Path | None, typer.Option(
@@ -805,17 +816,33 @@ def suggest(
     available: AvailableOpt = None,
     max_epochs: Annotated[float, typer.Option(help="Epochs allowed over a domain's data.")] = 1.0,
     tokens: TokensOpt = None,
-    tokens_per_step: TokensPerStepOpt = None,
+    tokens_per_step: Annotated[float | None, typer.Option(
+        help="Tokens per training step: with --tokens, sets the step when --step is not given; "
+             "with --params-choices, costs each run (default: the fit's tokens column).")] = None,
     weight: WeightOpt = None,
     min_distance: Annotated[float, typer.Option(
         help="Smallest total-variation distance between suggestions.")] = 0.05,
     max_draws: Annotated[int, typer.Option(help="Use at most this many draws.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    params: ParamsOpt = None,
+    params: Annotated[float | None, typer.Option(
+        "--params", help="Target model size (parameters) the runs should teach about, with a "
+                         "fit to runs at several sizes; default its largest fitted size.")] = None,
+    params_choices: Annotated[str | None, typer.Option(
+        help="Comma-separated model sizes a run may be trained at, e.g. 1e7,3e7,1e8 (a fit "
+             "across sizes): suggests (mixture, size) pairs by information about the --params "
+             "optimum per FLOP (6 x params x tokens).")] = None,
+    budget: Annotated[float | None, typer.Option(
+        help="Compute budget of the batch in FLOPs (with --params-choices); --n caps the "
+             "number of runs.")] = None,
 ) -> None:
     """Suggest the next mixtures to train, with each one's score, expected loss and sd.
 
+    With --params-choices, also the model size to train each at and its cost in FLOPs, within
+    --budget: small runs where they teach as much about the target size's optimum per FLOP.
+
     Example: bimix suggest fit.nc --n 4 --step 5000 --rule thompson --out next.csv
+    Across sizes: bimix suggest fit.nc --step 5000 --params-choices 1e7,3e7,1e8 --budget 5e17
+    --tokens-per-step 1e6 --params 1e9 --n 16 --out next.csv
     Cold start: bimix suggest --corpus corpus --n 8 --out design.csv
     """
     import pandas as pd
@@ -837,18 +864,28 @@ def suggest(
                           "seeded Dirichlet ones after the entropy mixtures spread the shares)",
                           markup=False, highlight=False)
     else:
+        choices = None if params_choices is None else [
+            _number(c.strip(), "--params-choices") for c in params_choices.split(",")]
         target = _target_step(step, tokens, tokens_per_step)
         post = Posterior.load(posterior_path)
         constraints, weights = _plan_inputs(post, bounds, available, max_epochs, tokens, weight)
         cand = None if candidates is None else read_mixtures(candidates, domains=post.sources)
-        if cand is not None and n > len(cand):
+        if cand is not None and n > len(cand) * len(choices or [None]):
             raise BimixInputError(f"asked for {n} mixtures but the candidate list holds only "
                                   f"{len(cand)}", path=candidates)
         nxt = run_suggest(post, n, target, rule=rule, candidates=cand, weights=weights,
                           constraints=constraints, min_distance=min_distance,
-                          max_draws=max_draws, seed=seed, params=params)
+                          max_draws=max_draws, seed=seed, params=params,
+                          params_choices=choices, budget=budget,
+                          tokens_per_step=tokens_per_step)
         _warn_extrapolation(post, [target])
         _size_note(post, params)
+        if "cost" in nxt:
+            limit = "" if budget is None else f" of the {budget:.3g} budget"
+            console.print(f"note: {len(nxt)} runs cost {nxt['cost'].sum():.3g} FLOPs{limit} "
+                          f"(6 x params x tokens); score: nats of regret at "
+                          f"{post.target_params(params):.3g} parameters per run at the cost of "
+                          f"the smallest size", highlight=False)
         so_far = post.observations.mixtures()[post.sources]
         narrow = narrow_shares(pd.concat([so_far, nxt[post.sources]]),
                                what="the runs so far with these suggestions")

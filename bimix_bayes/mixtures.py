@@ -26,11 +26,13 @@ SUM_TOL = 1e-6
 #: further off is an error. Files rounded to 3 decimals (published swarms) or written by hand sum
 #: to 1 within a few 1e-3 (RegMix's 17-domain rows: 0.996-1.003).
 ROUNDING_TOL = 1e-2
-#: Columns that ``bimix suggest`` adds beside the proportions; readers skip them.
-ANNOTATIONS = ("score", "expected_loss", "loss_sd", "rule")
+#: Columns that ``bimix suggest`` adds beside the proportions; readers skip them. Across model
+#: sizes it also writes each run's ``params`` (the size to train it at) and ``cost`` (FLOPs).
+ANNOTATIONS = ("score", "expected_loss", "loss_sd", "rule", "params", "cost")
 #: The units line of a mixture file with the planner's annotations (see :func:`write_mixtures`).
 SUGGESTION_UNITS = ("domain columns are shares of the training tokens; expected_loss and loss_sd "
-                    "in nats per token")
+                    "in nats per token; params in parameters and cost in FLOPs (6 x params x "
+                    "tokens) where present")
 
 
 class RenormalisedWarning(UserWarning):

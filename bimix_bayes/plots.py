@@ -1,4 +1,5 @@
-"""Figures of a fitted law: loss curves, calibration, coefficients, the mixture simplex, regret.
+"""Figures of a fitted law: loss curves, calibration, coefficients, the mixture simplex, regret,
+the optimum's shift with model size.
 
 Every function takes API objects (a :class:`~bimix_bayes.posterior.Posterior`, a DataFrame), returns
 a :class:`matplotlib.figure.Figure` and, given ``path``, also writes it atomically (the format
@@ -12,7 +13,8 @@ a figure made outside ``pyplot`` shows as text).
 - :func:`plot_coefficients`: forest plot of the per-domain coefficients (and transfer weights);
 - :func:`plot_simplex`: ternary map of the expected loss or of P(beating the reference);
 - :func:`plot_regret`: regret against training runs, per planning strategy;
-- :func:`plot_residuals`: observed / predicted - 1 against step and against share.
+- :func:`plot_residuals`: observed / predicted - 1 against step and against share;
+- :func:`plot_size_shift`: the optimal mixture against model size (a fit across sizes).
 
 Plots only draw: the numbers they show come from the modules that own them
 (:mod:`bimix_bayes.metrics` for residuals and regret, :mod:`bimix_bayes.simplex` for the ternary
@@ -760,4 +762,105 @@ def plot_residuals(
     fig.suptitle(f"Residuals of the posterior-mean loss ({kind}, {len(rows)} evaluations, "
                  f"mean relative error {100 * mre:.2f}%)", fontsize="medium")
     fig.legend(title="domain", loc="outside right center", fontsize="small")
+    return _finish(fig, path)
+
+
+# ------------------------------------------------------------------------------- size shift
+def plot_size_shift(
+    post: Posterior,
+    step: float | None = None,
+    *,
+    params: float | None = None,
+    prob: float = 0.9,
+    n_sizes: int = 13,
+    tolerance: float = 0.005,
+    max_draws: int = 400,
+    seed: int = 0,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """How the optimal mixture and its uncertainty shift with model size, for a fit across sizes.
+
+    Each posterior draw has its own optimal mixture at every size
+    (:meth:`bimix_bayes.surface.LossSurface.draw_optima`, the spread that
+    :func:`bimix_bayes.optimizer.optimize` reports as ``optima``); the figure draws each
+    training domain's share, posterior mean and ``prob`` band of those optima, against the model
+    size on a log grid from the smallest fitted size to 10x the largest (fitted sizes marked).
+    The title answers RegMix's assumption that rankings transfer across scales:
+    P(the optimum at the smallest fitted size is within ``tolerance`` of ``Lbar`` of the optimum
+    at the target size), each draw judging both mixtures at the target size.
+
+    Parameters
+    ----------
+    post : Posterior
+        A fit to runs at two or more model sizes.
+    step : float, optional
+        Training step the mixtures are judged at; default the last observed step.
+    params : float, optional
+        Target size of the transfer question; default the largest fitted size.
+    prob : float
+        Mass of the equal-tailed bands.
+    n_sizes : int
+        Points of the size grid (the fitted and target sizes are added).
+    tolerance : float
+        Relative ``Lbar`` excess that counts as "within" the target's optimum (0.005: 0.5 %).
+    max_draws, seed : int
+        A seeded subset of the draws (the same at every size).
+    path : path-like, optional
+        Also write the figure here.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_size_shift(post, step=5000, path="size-shift.png")          # doctest: +SKIP
+    >>> fig.get_suptitle()                                                     # doctest: +SKIP
+    """
+    from bimix_bayes.constraints import resolve_constraints
+    from bimix_bayes.surface import LossSurface
+
+    if not post.has_size_axis:
+        raise BimixInputError("the size-shift figure needs a fit to runs at two or more model "
+                              "sizes (a params column with several sizes)")
+    if not 0 < prob < 1:
+        raise BimixInputError(f"prob must be in (0, 1), got {prob}")
+    step = float(post.steps[-1] if step is None else step)
+    target = post.target_params(params)
+    sizes = np.unique(np.concatenate([np.geomspace(post.sizes[0], 10 * post.sizes[-1], n_sizes),
+                                      post.sizes, [target]]))
+    constraints = resolve_constraints(post, None)
+    surfaces = [LossSurface(post, step, max_draws=max_draws, seed=seed, params=n) for n in sizes]
+    optima = np.stack([s.draw_optima(constraints)[0] for s in surfaces])  # (size, sample, source)
+    at_target = surfaces[int(np.flatnonzero(sizes == target)[0])]
+    smallest = optima[0]
+    lbar_small = at_target.average(smallest, per_draw=True)
+    lbar_best = at_target.average(optima[int(np.flatnonzero(sizes == target)[0])], per_draw=True)
+    p_transfer = float(np.mean(lbar_small - lbar_best <= tolerance * lbar_best))
+
+    tail = (1 - prob) / 2
+    lower, upper = np.quantile(optima, [tail, 1 - tail], axis=1)
+    fig = Figure(figsize=(7.0, 4.6), layout="constrained")
+    ax = fig.subplots()
+    for i, (color, source) in enumerate(zip(_colors(len(post.sources)), post.sources,
+                                            strict=True)):
+        ax.plot(sizes, optima[:, :, i].mean(axis=1), color=color,
+                marker=_MARKERS[i % len(_MARKERS)], markersize=3, label=source)
+        ax.fill_between(sizes, lower[:, i], upper[:, i], color=color, alpha=0.15, linewidth=0)
+    for n in post.sizes:
+        ax.axvline(n, color="0.6", linestyle=":", linewidth=1)
+    ax.axvline(target, color="0.3", linestyle="--", linewidth=1,
+               label=f"target {target:.3g}")
+    ax.axvspan(post.sizes[-1], sizes[-1], color="0.9", zorder=0, label="beyond the fitted sizes")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(EngFormatter())
+    ax.set_xlabel("model size (parameters; dotted: fitted sizes)")
+    ax.set_ylabel("share in the optimal mixture")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3, which="both", linewidth=0.5)
+    ax.legend(title="domain", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.suptitle(f"Optimal mixture at step {step:g} against model size: mean and {prob:g} band "
+                 f"of the per-draw optima\nP(optimum at {post.sizes[0]:.3g} within "
+                 f"{tolerance:.1%} Lbar of the optimum at {target:.3g}) = {p_transfer:.2f} "
+                 "(do rankings transfer?)", fontsize="medium")
     return _finish(fig, path)
