@@ -180,14 +180,14 @@ def least_squares_predict(name: str, fit: Observations, target: Observations,
     return Prediction(list(law.domains_), mean, lower, upper)
 
 
-def bayes_predict(fit: Observations, target: Observations, params: float, law: str = "auto"
-                  ) -> tuple[Prediction, str]:
+def bayes_predict(fit: Observations, target: Observations, params: float, law: str = "auto",
+                  sampler: dict | None = None) -> tuple[Prediction, str]:
     """The scale-aware Bayesian law (:mod:`bimix_bayes.scale`): the package's defaults (or
     ``law``) fitted to the multi-size observations, predicted at the target size with the
     new-run band."""
     from bimix_bayes.model import BayesianBiMix
 
-    est = BayesianBiMix(law=law, seed=SEED).fit(fit)
+    est = BayesianBiMix(law=law, seed=SEED, **(sampler or {})).fit(fit)
     post, d = est.posterior_, est.diagnostics_
     note = (f"law {post.law}{' (auto)' if law == 'auto' else ''}; "
             f"{'trustworthy' if d.get('trustworthy') else 'NOT trustworthy'}: "
@@ -232,7 +232,7 @@ def _size_label(n: float) -> str:
 
 
 def run_dataset(root: Path, name: str, methods: Sequence[str], say, targets: Sequence[str] = (),
-                bayes_law: str = "auto") -> list[dict]:
+                bayes_law: str = "auto", sampler: dict | None = None) -> list[dict]:
     obs = DATASETS[name].load(root)
     if targets and obs.targets:  # a subset of the target domains, for every method alike
         f = obs.frame
@@ -240,7 +240,8 @@ def run_dataset(root: Path, name: str, methods: Sequence[str], say, targets: Seq
                                         | f["domain"].isin(targets)], source=obs.source)
     sizes = obs.distinct_sizes
     fit, target = obs.at_sizes(sizes[:-1]), obs.at_sizes(sizes[-1:])
-    base = {"dataset": name, "fitted sizes": ",".join(map(_size_label, sizes[:-1])),
+    label = f"{name} ({len(targets)} targets)" if targets and obs.targets else name
+    base = {"dataset": label, "fitted sizes": ",".join(map(_size_label, sizes[:-1])),
             "target size": _size_label(sizes[-1])}
     say(f"{name}: fit {len(fit.runs)} runs at {base['fitted sizes']}, predict {len(target.runs)} "
         f"runs x {len(target.steps)} steps at {base['target size']}")
@@ -251,7 +252,8 @@ def run_dataset(root: Path, name: str, methods: Sequence[str], say, targets: Seq
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                pred, note = (bayes_predict(fit, target, sizes[-1], bayes_law) if method == "bayes"
+                pred, note = (bayes_predict(fit, target, sizes[-1], bayes_law, sampler)
+                              if method == "bayes"
                               else (least_squares_predict(method, fit, target, sizes[-1]), ""))
             row["note"] = note
             row.update(score(pred, target), status="ok", fit_s=time.perf_counter() - start)
@@ -362,6 +364,8 @@ def main() -> None:
                         help="also the scale-aware Bayesian law (bayes_predict; heavy)")
     parser.add_argument("--bayes-law", default="auto",
                         help="the Bayesian law (default auto, the package default)")
+    parser.add_argument("--bayes-sampler", default="",
+                        help="draws,tune,chains of the Bayesian fit (default the package's)")
     parser.add_argument("--targets", default="",
                         help="comma-separated target domains to keep (5Mix, RedPajama: all 22 "
                              "by default); every method is scored on the same ones")
@@ -382,8 +386,10 @@ def main() -> None:
     csv = args.out.with_suffix(".csv")
     for name in names:
         targets = [t for t in args.targets.split(",") if t]
+        sampler = (dict(zip(("draws", "tune", "chains"), map(int, args.bayes_sampler.split(",")),
+                            strict=True)) if args.bayes_sampler else None)
         new = pd.DataFrame(run_dataset(args.data, name, methods, clock.say, targets,
-                                       args.bayes_law), columns=COLUMNS)
+                                       args.bayes_law, sampler), columns=COLUMNS)
         frame = merge(csv, new, ["dataset", "method"])
         order = {d: i for i, d in enumerate(DATASETS)}
         frame = frame.sort_values("dataset", key=lambda c: c.map(order), kind="stable")
