@@ -186,6 +186,8 @@ def fit(
     A Bayesian fit prints its diagnostics (divergences, R-hat, ESS, E-BFMI) and any remedy, then
     names the coefficients the runs barely informed (posterior variance above half the prior's)
     and what to train to inform them. A design whose shares vary by less than 3x is named first.
+    Runs at two or more model sizes (a params column) give the law a model-size axis: predict,
+    optimize and suggest then take --params for the size to answer for.
 
     Example: bimix fit obs.csv --law transfer --draws 1000 --out fit.nc
     """
