@@ -300,11 +300,25 @@ def _numbers(frame: pd.DataFrame, col: str) -> pd.Series:
     return pd.to_numeric(values, errors="coerce")
 
 
+def _blank(frame: pd.DataFrame, col: str) -> pd.Series:
+    """Cells of ``col`` that are missing or only whitespace."""
+    return frame[col].isna() | (frame[col].astype(str).str.strip() == "")
+
+
+def _raise_first(checks: list, source: str) -> None:
+    """Raise for the first row of the first ``(bad rows, message(row))`` check that fails."""
+    for bad, message in checks:
+        bad = bad.fillna(False).to_numpy(dtype=bool)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise _fail(source, i, message(i))
+
+
 def _sizes(frame: pd.DataFrame, out: pd.DataFrame, source: str) -> pd.Series:
     """The ``params`` column as floats: positive, one value per run, given on at least one row of
     each run (a proportion-only row may leave it blank; it takes the run's value)."""
     size = _numbers(frame, PARAMS)
-    blank = frame[PARAMS].isna() | (frame[PARAMS].astype(str).str.strip() == "")
+    blank = _blank(frame, PARAMS)
     unsized = blank.groupby(out["run"], sort=False).transform("all")
     checks = [
         (unsized, lambda i: f"run {out.loc[i, 'run']!r} has no params (the run's model size in "
@@ -314,11 +328,7 @@ def _sizes(frame: pd.DataFrame, out: pd.DataFrame, source: str) -> pd.Series:
          lambda i: f"params must be a positive number of parameters, got "
                    f"{_cell(frame, PARAMS, i)}"),
     ]
-    for bad, message in checks:
-        bad = bad.fillna(False).to_numpy(dtype=bool)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise _fail(source, i, message(i))
+    _raise_first(checks, source)
     first = size.groupby(out["run"], sort=False).transform("first")
     differs = (size - first).abs() > 1e-9 * first
     if differs.any():
@@ -347,7 +357,7 @@ def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             raise _fail(source, bad.idxmax(), f"{col} is empty")
         out[col] = text
 
-    blank = {c: frame[c].isna() | (frame[c].astype(str).str.strip() == "") for c in REQUIRED}
+    blank = {c: _blank(frame, c) for c in REQUIRED}
     prop, step, loss = (_numbers(frame, c) for c in ("proportion", "step", "loss"))
 
     checks = [
@@ -371,11 +381,7 @@ def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
          lambda i: f"loss must be in nats per token, at most {MAX_LOSS:g} (a uniform guess over "
                    f"a 10^43-token vocabulary), got {_cell(frame, 'loss', i)}: a perplexity?"),
     ]
-    for bad, message in checks:
-        bad = bad.fillna(False).to_numpy(dtype=bool)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise _fail(source, i, message(i))
+    _raise_first(checks, source)
 
     out["proportion"] = prop.astype(float)
     out["step"] = step.astype("Int64")

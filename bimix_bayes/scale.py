@@ -150,11 +150,6 @@ def at_size(law: Any, params: Mapping[str, Any], x: Any, xp: ModuleType = np) ->
     return out
 
 
-def slopes(params: Mapping[str, Any]) -> list[str]:
-    """Names of the size slopes among ``params`` (empty for a fit at one size)."""
-    return [k for k in params if k.endswith(SUFFIX)]
-
-
 def parameter_names(law: Any) -> list[str]:
     """Every size parameter of ``law`` a posterior across sizes holds: slopes and offsets."""
     return [*(slope_name(c, kind) for c, kind in law.size_coefficients(None).items()),
