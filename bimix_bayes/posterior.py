@@ -58,7 +58,7 @@ from bimix_bayes.draws import BLOCK, Draws, shaped
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.mixtures import validate_mixtures
 from bimix_bayes.noise import OBSERVED_NAME
-from bimix_bayes.observations import Observations
+from bimix_bayes.observations import PARAMS, Observations
 from bimix_bayes.spec import ModelSpec
 
 #: Bumped whenever a file written by an older version can no longer be read correctly.
@@ -311,7 +311,18 @@ class Posterior:
     def sizes(self) -> list[float]:
         """The model sizes (parameters) of the fitted runs, ascending; empty without a
         ``params`` column."""
-        return self.observations.distinct_sizes
+        return [] if self._run_sizes is None else sorted(set(self._run_sizes.tolist()))
+
+    @cached_property
+    def _run_sizes(self) -> pd.Series | None:
+        """Each fitted run's model size (index ``run``), read from ``constant_data`` without
+        rebuilding the observations (every prediction needs it)."""
+        constant = self.tree["constant_data"]
+        if PARAMS not in constant.data_vars:
+            return None
+        cube = constant[PARAMS]
+        values = cube.max([d for d in cube.dims if d != "run"], skipna=True)
+        return pd.Series(values.to_numpy().astype(float), index=values["run"].to_numpy())
 
     @cached_property
     def _draws(self) -> Draws:
@@ -397,7 +408,7 @@ class Posterior:
         """
         draws = self._draws
         obs = self.tree["observed_data"]["loss"].transpose("run", "step", "domain")
-        sizes = (self.observations.sizes.reindex(obs["run"].values).to_numpy(float)
+        sizes = (self._run_sizes.reindex(obs["run"].values).to_numpy(float)
                  if draws.has_size_axis else None)
         observed = np.log(obs.to_numpy())  # (run, step, domain)
         mask = np.isfinite(observed)
