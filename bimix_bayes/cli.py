@@ -21,11 +21,11 @@ from bimix_bayes import __version__, exports, importers, laws, noise, spec, trai
 from bimix_bayes._io import atomic_path, check_outputs
 from bimix_bayes.corpus import Corpus, build_embedded_corpus, build_full_corpus
 from bimix_bayes.errors import BimixInputError
-from bimix_bayes.mixtures import narrow_shares, read_mixtures, write_mixtures
+from bimix_bayes.mixtures import narrow_shares, read_mixtures, read_sizes, write_mixtures
 from bimix_bayes.observations import Observations
 from bimix_bayes.posterior import BANDS, Posterior, write_predictions
 from bimix_bayes.study import Study
-from bimix_bayes.trainer.preset import preset_names
+from bimix_bayes.trainer.preset import load_ladder, preset_names
 
 app = typer.Typer(
     name="bimix",
@@ -437,7 +437,13 @@ def _int_list(text: str | None, option: str) -> list[int] | None:
 
 ModelOpt = Annotated[str, typer.Option(
     help=f"Model preset: a name ({', '.join(preset_names())}; shipped in "
-         "bimix_bayes/data/presets/) or the path of a TOML file.")]
+         "bimix_bayes/data/presets/) or the path of a TOML file; comma-separated presets of "
+         "different sizes (tiny,tiny-wide) for runs across model sizes.")]
+
+
+def _ladder(model: str) -> list[str]:
+    """The presets of --model: one, or a comma-separated size ladder."""
+    return [m.strip() for m in model.split(",") if m.strip()]
 
 
 @app.command()
@@ -469,22 +475,28 @@ def train(
 
     Rerunning the same command after a crash resumes from the last checkpoint; finished runs are
     skipped. For several GPUs, launch with torchrun --nproc_per_node=K -m bimix_bayes.cli train ...
+    Across model sizes (--model tiny,tiny-wide), each mixture trains at the preset of the size
+    its params column names (bimix suggest --params-choices writes it).
 
     Example: bimix train --mixtures mix.csv --model tiny --steps 300 --corpus c/ --out o.csv
     """
+    presets = _ladder(model)
     check_outputs(files={"--out": out_path},
                   dirs={"--checkpoint-dir": checkpoint_dir or out_path.with_name(out_path.name
                                                                                  + ".ckpt")},
-                  inputs={"--mixtures": mixtures, "--model": model, "--corpus": corpus})
+                  inputs={"--mixtures": mixtures, "--corpus": corpus,
+                          **{f"--model {m}": m for m in presets}})
     source = Corpus.open(corpus)
     mix = read_mixtures(mixtures, domains=source.domains)
-    preset = trainer.Preset.load(model)
-    obs = trainer.train(source, mix, preset, out_path, steps=steps,
-                        seeds=_int_list(seed, "--seed"),
-                        eval_steps=_int_list(eval_steps, "--eval-steps"), n_evals=n_evals,
-                        device=device, compile=compile_, checkpoint_dir=checkpoint_dir,
-                        checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
-                        distribute=distribute, threads=threads, progress=progress)
+    obs = trainer.train_at_sizes(source, mix, load_ladder(presets), out_path,
+                                 sizes=read_sizes(mixtures), source=str(mixtures), steps=steps,
+                                 seeds=_int_list(seed, "--seed"),
+                                 eval_steps=_int_list(eval_steps, "--eval-steps"),
+                                 n_evals=n_evals, device=device, compile=compile_,
+                                 checkpoint_dir=checkpoint_dir,
+                                 checkpoint_every=checkpoint_every,
+                                 keep_checkpoints=keep_checkpoints, distribute=distribute,
+                                 threads=threads, progress=progress)
     if os.environ.get("RANK", "0") == "0":  # one summary under torchrun, not one per rank
         out.print(f"{out_path}: {len(obs.runs)} runs, {len(obs)} rows")
 
@@ -962,7 +974,15 @@ def loop(
     posterior: Annotated[Path | None, typer.Option(
         help="With --observations: their fit from bimix fit, used as round 0's posterior "
              "instead of fitting them again.")] = None,
-    rule: Annotated[Rule, typer.Option(help="Planner rule: thompson or info.")] = "thompson",
+    rule: Annotated[Rule | None, typer.Option(
+        help="Planner rule: thompson or info (default thompson; info across model sizes).")]
+    = None,
+    params: Annotated[float | None, typer.Option(
+        "--params", help="Across model sizes: the target size the plans are for (default the "
+                         "largest preset's).")] = None,
+    budget: Annotated[float | None, typer.Option(
+        help="Across model sizes: FLOPs per planned round (6 x params x tokens per run); "
+             "--batch caps the runs.")] = None,
     draws: Annotated[int, typer.Option(help="NUTS draws (and tuning steps) per chain.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seeds training, fitting and planning.")] = 0,
     device: Annotated[Device, typer.Option(help="cpu, cuda or auto.")] = "auto",
@@ -977,6 +997,9 @@ def loop(
     Example: bimix loop --corpus c/ --model tiny --steps 300 --out study/ --rounds 3
     From runs already trained and fitted: bimix loop --observations obs.csv --posterior fit.nc
     --corpus c/ --model demo --steps 150 --out study/ --rounds 1
+    Across model sizes (the initial design at every size, then the planner picks each run's
+    mixture and size): bimix loop --corpus c/ --model tiny,tiny-wide --steps 150 --out study/
+    --budget 6e12
     """
     if initial is not None and observations is not None:
         raise BimixInputError("give --initial (mixtures to train) or --observations (runs "
@@ -985,13 +1008,15 @@ def loop(
     from bimix_bayes.optimizer import optimize
     from bimix_bayes.report import write_report
 
+    presets = _ladder(model)
     check_outputs(dirs={"--out": study_dir},
-                  inputs={"--corpus": corpus, "--model": model, "--initial": initial})
+                  inputs={"--corpus": corpus, "--initial": initial,
+                          **{f"--model {m}": m for m in presets}})
     source = Corpus.open(corpus)
     design = read_mixtures(initial, domains=source.domains) if initial else None
-    study = Study(study_dir, source, model, steps=steps, batch=batch, rule=rule, seed=seed,
+    study = Study(study_dir, source, presets, steps=steps, batch=batch, rule=rule, seed=seed,
                   device=None if device == "auto" else device, threads=threads,
-                  fit={"draws": draws, "tune": draws})
+                  fit={"draws": draws, "tune": draws}, params=params, budget=budget)
     if posterior is not None and observations is None:
         raise BimixInputError("--posterior is round 0's fit of --observations; give both")
     if observations is not None:
@@ -1001,7 +1026,7 @@ def loop(
         warnings.simplefilter("ignore", UntrustworthyFitWarning)
         post = study.run(rounds, design)
     console.print(summary_text(post.diagnostics, options="loop"), markup=False)
-    plan = optimize(post, study.target_step, seed=seed).summary()
+    plan = optimize(post, study.target_step, seed=seed, params=study.target_params).summary()
     report = write_report(post, study.directory / "report.html", plan=plan,
                           title=f"bimix loop report: {study.directory}",
                           vocab_size=source.vocab_size, options="loop")

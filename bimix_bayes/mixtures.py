@@ -175,6 +175,32 @@ def validate_mixtures(
     return values.div(divisors, axis=0)
 
 
+def read_sizes(path: str | os.PathLike[str]) -> pd.Series | None:
+    """The ``params`` column of a mixture file: the model size to train each mixture at.
+
+    ``bimix suggest --params-choices`` writes it; None when the file has no such column. Read
+    the mixtures themselves with :func:`read_mixtures` (which checks the names).
+
+    Raises
+    ------
+    BimixInputError
+        A size that is blank, not a number or not positive, naming the file and the line.
+    """
+    frame = read_text_csv(path)
+    if "params" not in frame.columns:
+        return None
+    text = frame["params"].astype(str).str.strip()
+    size = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    with file_lines(frame):
+        for i, value in enumerate(size):
+            if not (np.isfinite(value) and value > 0):
+                raise BimixInputError(f"params (the model size to train this mixture at) must be "
+                                      f"a positive number of parameters, got {text[i]!r}",
+                                      path=path, line=i + 2)
+    names = pd.Index(frame["mixture"].astype(str).str.strip(), name="mixture")
+    return pd.Series(size, index=names, name="params")
+
+
 def write_mixtures(mixtures: pd.DataFrame, path: str | os.PathLike[str], *,
                    units: str | None = None) -> None:
     """Write mixtures (index ``mixture``; extra columns such as scores are kept) atomically.

@@ -14,6 +14,12 @@ their runs' mixtures become round 0 (``round-00/imported.txt`` names the file; r
 fitted, or takes the given fit of those observations, not trained), and the planned rounds train
 on from there.
 
+A study across model sizes (``preset`` a ladder of presets, ``bimix loop --model tiny,tiny-wide``)
+trains the initial design at every size (``{mixture}@{preset}``), fits the law's size axis, and
+lets the planner choose each later run's mixture and size by what it teaches about the optimum
+at the target size per FLOP (:func:`bimix_bayes.planner.suggest` with ``params_choices``), within
+a compute ``budget`` per round; each round's ``mixtures.csv`` then has a ``params`` column.
+
 Each step writes its file atomically and is skipped when the file exists, and the trainer resumes
 unfinished runs from their checkpoints, so rerunning the same command after a crash, even SIGKILL,
 continues where it stopped and loses nothing.
@@ -29,6 +35,7 @@ Examples
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +46,7 @@ import pandas as pd
 from bimix_bayes._io import atomic_path
 from bimix_bayes.corpus import Corpus
 from bimix_bayes.errors import BimixInputError
-from bimix_bayes.mixtures import read_mixtures, write_mixtures
+from bimix_bayes.mixtures import read_mixtures, read_sizes, write_mixtures
 from bimix_bayes.observations import REQUIRED, Observations
 from bimix_bayes.posterior import Posterior
 
@@ -57,14 +64,16 @@ class Study:
         Where the study lives (created if absent).
     corpus : Corpus
         The training corpus; its domains are the mixture columns.
-    preset : path-like
-        Model preset: a packaged name (``tiny``, ``demo`` for CPU) or a TOML path.
+    preset : path-like or sequence of path-like
+        Model preset: a packaged name (``tiny``, ``demo`` for CPU) or a TOML path; several
+        presets of different sizes (``["tiny", "tiny-wide"]``) make a study across model sizes.
     steps : int
         Optimiser steps per training run.
     batch : int
         Mixtures suggested per round.
-    rule : {"thompson", "info"}
-        The planner's acquisition rule.
+    rule : {"thompson", "info"}, optional
+        The planner's acquisition rule (default ``thompson``; ``info`` across model sizes, the
+        only rule that weighs a run's cost).
     target_step : int, optional
         Step at which mixtures are judged (default ``steps``).
     fit : dict
@@ -77,40 +86,73 @@ class Study:
         CPU threads for torch (default torch's choice; 1 is fastest on a busy shared machine).
     progress : bool
         Show progress bars.
+    params : float, optional
+        Across model sizes: the target size the plans are for (default the largest preset's;
+        a larger one extrapolates the law's size axis).
+    budget : float, optional
+        Across model sizes: FLOPs each planned round may spend (6 x params x tokens per run);
+        default ``batch`` runs, whatever they cost.
 
     Attributes
     ----------
-    preset_ : Preset
-        The preset, loaded (and so checked) on construction.
+    presets_ : list of Preset
+        The presets, loaded (and so checked) on construction, smallest first.
     """
 
     directory: str | os.PathLike[str]
     corpus: Corpus
-    preset: str | os.PathLike[str]
+    preset: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
     steps: int
     batch: int = 4
-    rule: str = "thompson"
+    rule: str | None = None
     target_step: int | None = None
     fit: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     device: str | None = None
     threads: int | None = None
     progress: bool = True
-    preset_: Preset = field(init=False, repr=False)
+    params: float | None = None
+    budget: float | None = None
+    presets_: list[Preset] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Every setting is checked here, before any work: a typo must not surface only after
         # the first round has trained and been fitted.
-        from bimix_bayes.trainer.preset import Preset
+        from bimix_bayes.trainer.preset import load_ladder
 
         self.directory = Path(self.directory)
         self.target_step = self.target_step or self.steps
         check_settings(steps=self.steps, batch=self.batch, target_step=self.target_step,
-                       rule=self.rule, fit=self.fit, device=self.device)
+                       rule=self.rule or "thompson", fit=self.fit, device=self.device)
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(
                 self.threads, int | np.integer) or self.threads < 1):
             raise BimixInputError(f"threads must be a positive integer, got {self.threads!r}")
-        self.preset_ = Preset.load(self.preset)
+        ladder = ([self.preset] if isinstance(self.preset, str | os.PathLike)
+                  else list(self.preset))
+        self.presets_ = load_ladder(ladder)
+        if not self.across_sizes and (self.params is not None or self.budget is not None):
+            raise BimixInputError("a target size (params) and a compute budget need presets of "
+                                  "several sizes (a ladder, e.g. tiny,tiny-wide)")
+        for name, value in (("params", self.params), ("budget", self.budget)):
+            if value is not None and not (isinstance(value, int | float | np.number)
+                                          and not isinstance(value, bool)
+                                          and np.isfinite(value) and value > 0):
+                raise BimixInputError(f"{name} must be a positive number, got {value!r}")
+        if self.across_sizes and self.rule == "thompson":
+            raise BimixInputError("across model sizes the planner weighs each run's cost, which "
+                                  "only the info rule does: use rule info (or no rule)")
+
+    @property
+    def across_sizes(self) -> bool:
+        """Whether the study trains at several model sizes."""
+        return len(self.presets_) > 1
+
+    @property
+    def target_params(self) -> float | None:
+        """The model size the plans are for (None with one preset)."""
+        if not self.across_sizes:
+            return None
+        return float(self.params or self.presets_[-1].model.n_params)
 
     # ------------------------------------------------------------------------------- paths
     @property
@@ -138,12 +180,14 @@ class Study:
     # ------------------------------------------------------------------------------- steps
     def train_round(self, k: int) -> Observations:
         """Train round ``k``'s mixtures (runs already complete are skipped, unfinished ones resume)."""
-        from bimix_bayes.trainer.loop import train
+        from bimix_bayes.trainer.loop import train_at_sizes
 
-        mixtures = read_mixtures(self.round_dir(k) / "mixtures.csv", domains=self.corpus.domains)
-        return train(self.corpus, mixtures, self.preset_, self.observations_path,
-                     steps=self.steps, seeds=self.seed, device=self.device, threads=self.threads,
-                     progress=self.progress)
+        path = self.round_dir(k) / "mixtures.csv"
+        mixtures = read_mixtures(path, domains=self.corpus.domains)
+        return train_at_sizes(self.corpus, mixtures, self.presets_, self.observations_path,
+                              sizes=read_sizes(path) if self.across_sizes else None,
+                              source=str(path), steps=self.steps, seeds=self.seed,
+                              device=self.device, threads=self.threads, progress=self.progress)
 
     def fit_round(self, k: int) -> Posterior:
         """Fit the Bayesian model on every observation so far and save it as round ``k``'s."""
@@ -164,16 +208,28 @@ class Study:
         path = self.round_dir(k) / "mixtures.csv"
         if path.is_file():
             return pd.read_csv(path, index_col="mixture")
-        nxt = suggest(post, self.batch, self.target_step, rule=self.rule, seed=self.seed + k)
+        sizes = {}
+        if self.across_sizes:
+            sizes = {"params": self.target_params, "budget": self.budget,
+                     "params_choices": [p.model.n_params for p in self.presets_]}
+        nxt = suggest(post, self.batch, self.target_step, rule=self.rule, seed=self.seed + k,
+                      **sizes)
         nxt.index = pd.Index([f"r{k}-{i + 1}" for i in range(len(nxt))], name="mixture")
         write_mixtures(nxt, path)
         return nxt
 
     def start(self, design: pd.DataFrame) -> None:
-        """Record the initial design as round 0 (kept as is if the study already started)."""
+        """Record the initial design as round 0 (kept as is if the study already started).
+
+        Across model sizes, every mixture at every size: ``{mixture}@{preset}``, with its size.
+        """
         path = self.round_dir(0) / "mixtures.csv"
-        if not path.is_file():
-            write_mixtures(design, path)
+        if path.is_file():
+            return
+        if self.across_sizes:
+            design = pd.concat([design.rename(index=lambda m, p=p: f"{m}@{p.name}")
+                                .assign(params=p.model.n_params) for p in self.presets_])
+        write_mixtures(design, path)
 
     def start_from(self, observations: Observations, posterior: Posterior | None = None) -> None:
         """Make existing observations round 0: copied in, fitted, not trained again.
@@ -201,6 +257,9 @@ class Study:
             raise BimixInputError("the study already has observations or a first round; start "
                                   "from existing observations in a new folder",
                                   path=self.directory)
+        if self.across_sizes and observations.sizes is None:
+            raise BimixInputError("a study across model sizes needs each run's size: give the "
+                                  "observations a params column", path=source)
         if set(observations.domains) != set(self.corpus.domains):
             raise BimixInputError(f"the observations' domains ({', '.join(observations.domains)}) "
                                   "are not the corpus's "

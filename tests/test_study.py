@@ -44,6 +44,14 @@ def preset(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory):
+    """A second rung of a size ladder: micro at twice the width."""
+    path = tmp_path_factory.mktemp("p") / "micro-wide.toml"
+    path.write_text(MICRO.replace('"micro"', '"micro-wide"').replace("n_embd = 16", "n_embd = 32"))
+    return path
+
+
 def _study(directory, corpus, preset) -> Study:
     return Study(directory, corpus, preset, steps=6, batch=2, fit=FAST_FIT, progress=False,
                  device="cpu", threads=1)
@@ -182,8 +190,15 @@ def test_cli_demo_end_to_end_and_rerun_resumes(tmp_path, cli):
     ({"fit": {"draw": 10}}, "unknown fit option"),
     ({"preset": "nowhere.toml"}, "nowhere.toml"),
     ({"threads": 0}, "threads must be a positive integer"),
+    ({"budget": 1e12}, "need presets of several sizes"),
+    ({"preset": "ladder", "rule": "thompson"}, "only the info rule does"),
+    ({"preset": "ladder", "params": -1.0}, "params must be a positive number"),
+    ({"preset": ["tiny", "tiny"]}, "have the same model size"),
 ])
-def test_study_settings_are_checked_before_any_work(tmp_path, corpus, preset, change, match):
+def test_study_settings_are_checked_before_any_work(tmp_path, corpus, preset, wide, change,
+                                                    match):
+    if change.get("preset") == "ladder":
+        change = {**change, "preset": [preset, wide]}
     settings = {"steps": 6, "batch": 2, "preset": preset, **change}
     with pytest.raises(BimixInputError, match=match):
         Study(tmp_path / "study", corpus, **settings)
@@ -196,6 +211,8 @@ def test_cli_loop_bad_input_is_one_line_and_writes_nothing(tmp_path, corpus, pre
     cli(*base, "--rule", "greedy").assert_user_error(
         "Invalid value for '--rule': 'greedy' is not one of 'thompson', 'info'")
     cli(*base, "--rounds", "1", "--batch", "0").assert_user_error("batch must be a positive")
+    cli(*base, "--budget", "1e12").assert_user_error("need presets of several sizes")
+    cli(*base[:4], f"{preset},{preset}", *base[5:]).assert_user_error("have the same model size")
     cli("loop", "--corpus", tmp_path / "nowhere", *base[3:]).assert_user_error(
         "corpus directory not found")
     assert not (tmp_path / "study").exists()
@@ -215,6 +232,37 @@ def test_cli_loop_writes_its_report_and_spells_remedies_as_its_options(tmp_path,
     assert f"report: {tmp_path / 'study' / 'report.html'}" in done.out
     assert "method nuts" in done.err
     assert not re.search(r"--(tune|chains)\b", done.err + report)
+
+
+@pytest.mark.slow
+def test_loop_across_sizes_trains_the_design_at_every_size_then_plans_size_and_mixture(
+        tmp_path, corpus, preset, wide):
+    study = Study(tmp_path / "study", corpus, [wide, preset], steps=6, batch=2, fit=FAST_FIT,
+                  progress=False, device="cpu", threads=1)
+    design = demo_design(corpus, n_random=1, seed=0).head(3)
+    post = study.run(rounds=1, design=design)
+
+    small, large = (p.model.n_params for p in study.presets_)
+    assert study.target_params == large
+    sizes = post.observations.sizes
+    # Round 0: each mixture at each size, under names that say which.
+    for name in design.index:
+        assert sizes[f"{name}@micro-seed0"] == small
+        assert sizes[f"{name}@micro-wide-seed0"] == large
+    assert post.has_size_axis
+    planned = pd.read_csv(study.round_dir(1) / "mixtures.csv", index_col="mixture", comment="#")
+    assert set(planned["params"]) <= {small, large} and set(planned["rule"]) == {"info"}
+    assert {sizes[f"{m}-seed0"] for m in planned.index} == set(planned["params"])
+
+
+def test_a_study_across_sizes_starts_only_from_sized_observations(tmp_path, corpus, preset,
+                                                                   wide):
+    rows = [{"run": "a", "domain": d, "proportion": 1 / len(corpus.domains), "step": 6,
+             "loss": 3.0} for d in corpus.domains]
+    study = Study(tmp_path / "study", corpus, [preset, wide], steps=6, batch=2, fit=FAST_FIT)
+    with pytest.raises(BimixInputError, match="needs each run's size"):
+        study.start_from(Observations.from_frame(pd.DataFrame(rows), source="imported.csv"))
+    assert not study.observations_path.exists()
 
 
 @pytest.mark.parametrize("sized", [True, False])

@@ -23,7 +23,7 @@ from bimix_bayes.corpus import Corpus, build_corpus
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.observations import Observations
 from bimix_bayes.trainer import GPT, MixtureSampler, Preset, TrainConfig, eval_schedule, loop, lr_at, train
-from bimix_bayes.trainer.preset import PRESETS_DIR, ModelConfig, preset_names
+from bimix_bayes.trainer.preset import PRESETS_DIR, ModelConfig, load_ladder, preset_for, preset_names
 
 # Two threads on a shared two-core machine thrash (OpenMP spin-waits); one is faster and exact.
 torch.set_num_threads(1)
@@ -277,6 +277,58 @@ def test_two_presets_into_one_file_give_two_sizes(corpus: Corpus, micro: Preset,
     assert obs.sizes.to_dict() == {"m1-micro-seed0": micro.model.n_params,
                                    "m1-wide-seed0": wide.model.n_params}
     assert len(obs.distinct_sizes) == 2
+
+
+def test_cli_trains_each_mixture_at_the_preset_of_its_size(
+        corpus: Corpus, micro_path: Path, tmp_path: Path,
+        cli: Callable[..., CliResult]) -> None:
+    wide_path = tmp_path / "micro-wide.toml"
+    wide_path.write_text(MICRO.replace('name = "micro"', 'name = "micro-wide"')
+                         .replace("n_embd = 32", "n_embd = 64"))
+    small, wide = Preset.load(micro_path), Preset.load(wide_path)
+    assert small.model.n_params < wide.model.n_params
+    mix = tmp_path / "next.csv"  # as bimix suggest --params-choices writes it (sizes rounded)
+    mix.write_text("mixture,prose,digits,code,score,params,cost\n"
+                   f"a,0.4,0.3,0.3,0.1,{wide.model.n_params:.4g},1e9\n"
+                   f"b,0.2,0.5,0.3,0.1,{small.model.n_params},1e8\n")
+    out = tmp_path / "obs.csv"
+    base = ["train", "--mixtures", mix, "--steps", "3", "--eval-steps", "3", "--corpus",
+            corpus.path, "--out", out, "--no-progress", "--device", "cpu"]
+    done = cli(*base, "--model", f"{wide_path},{micro_path}")
+    assert done.code == 0, done.err
+    obs = Observations.read_csv(out)
+    assert obs.sizes.to_dict() == {"a-seed0": wide.model.n_params,
+                                   "b-seed0": small.model.n_params}
+    assert set(obs.frame.set_index("run")["model"].groupby(level=0).first()) == {
+        "micro", "micro-wide"}
+
+    # A size that no given preset has, or several presets without sizes: one line, no rows.
+    other = tmp_path / "other.csv"
+    cli(*base[:9], "--out", other, "--model", micro_path).assert_user_error(
+        "next.csv: mixture 'a': no model preset of size")
+    plain = tmp_path / "plain.csv"
+    plain.write_text("mixture,prose,digits,code\na,0.4,0.3,0.3\n")
+    cli("train", "--mixtures", plain, "--steps", "3", "--corpus", corpus.path, "--out", other,
+        "--model", f"{micro_path},{wide_path}").assert_user_error(
+        "2 model presets, but the mixtures do not say which size")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("mixture,prose,digits,code,params\na,0.4,0.3,0.3,-5\n")
+    cli("train", "--mixtures", bad, "--steps", "3", "--corpus", corpus.path, "--out", other,
+        "--model", micro_path).assert_user_error(
+        "bad.csv: line 2: params (the model size to train this mixture at) must be a positive")
+    assert not other.exists()
+
+
+def test_a_ladder_needs_presets_of_different_sizes(micro_path: Path, tmp_path: Path) -> None:
+    same = tmp_path / "same.toml"
+    same.write_text(MICRO.replace('name = "micro"', 'name = "same"'))
+    with pytest.raises(BimixInputError, match="have the same model size"):
+        load_ladder([micro_path, same])
+    ladder = load_ladder(["tiny-wide", "tiny"])
+    assert [p.name for p in ladder] == ["tiny", "tiny-wide"]
+    assert preset_for(ladder, 1.57e6).name == "tiny-wide"
+    with pytest.raises(BimixInputError, match="sizes are tiny 393856, tiny-wide 1574144"):
+        preset_for(ladder, 1e7)
 
 
 def test_resume_into_a_file_without_params_continues_it_as_it_was(

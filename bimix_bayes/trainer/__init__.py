@@ -9,7 +9,8 @@ reading a preset) does not import it; the first use of :func:`train`, :class:`GP
 - :class:`GPT` (:mod:`~bimix_bayes.trainer.model`): the compact pre-norm transformer.
 - :class:`MixtureSampler` (:mod:`~bimix_bayes.trainer.sampling`): stratified per-step domain quotas.
 - :func:`train` (:mod:`~bimix_bayes.trainer.loop`): runs per mixture and seed, per-domain evaluation
-  rows appended as they come, atomic checkpoints, resume after a crash, DDP under ``torchrun``.
+  rows appended as they come, atomic checkpoints, resume after a crash, DDP under ``torchrun``;
+  :func:`train_at_sizes` trains each mixture at the preset of its model size (a size ladder).
 
 Examples
 --------
@@ -32,16 +33,16 @@ from typing import TYPE_CHECKING, Any
 from bimix_bayes.trainer.preset import ModelConfig, Preset, TrainConfig
 
 if TYPE_CHECKING:
-    from bimix_bayes.trainer.loop import eval_schedule, lr_at, train
+    from bimix_bayes.trainer.loop import eval_schedule, lr_at, train, train_at_sizes
     from bimix_bayes.trainer.model import GPT
     from bimix_bayes.trainer.sampling import MixtureSampler
 
 #: The names that need torch, and the module each lives in (imported on first access).
-_LAZY = {"train": "loop", "eval_schedule": "loop", "lr_at": "loop", "GPT": "model",
-         "MixtureSampler": "sampling"}
+_LAZY = {"train": "loop", "train_at_sizes": "loop", "eval_schedule": "loop", "lr_at": "loop",
+         "GPT": "model", "MixtureSampler": "sampling"}
 
 __all__ = ["GPT", "MixtureSampler", "ModelConfig", "Preset", "TrainConfig", "eval_schedule",
-           "lr_at", "train"]
+           "lr_at", "train", "train_at_sizes"]
 
 
 def __getattr__(name: str) -> Any:

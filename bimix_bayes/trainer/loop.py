@@ -59,7 +59,7 @@ from bimix_bayes.observations import Observations
 from bimix_bayes.trainer.distributed import Layout
 from bimix_bayes.trainer.model import GPT
 from bimix_bayes.trainer.obslog import ObservationLog, RunClaims
-from bimix_bayes.trainer.preset import Preset, TrainConfig
+from bimix_bayes.trainer.preset import Preset, TrainConfig, preset_for
 from bimix_bayes.trainer.sampling import MixtureSampler
 
 DISTRIBUTE = ("data", "mixtures")
@@ -244,6 +244,54 @@ def train(
                 ckpt_dir.rmdir()
     # With one run per rank, other ranks may still be appending: this is the file as it is now.
     return Observations.read_csv(out) if out.exists() else None
+
+
+def train_at_sizes(
+    corpus: Corpus,
+    mixtures: pd.DataFrame,
+    presets: Sequence[Preset],
+    out: str | os.PathLike[str],
+    *,
+    sizes: pd.Series | None = None,
+    source: str = "<mixtures>",
+    **options: Any,
+) -> Observations | None:
+    """Train each mixture at the preset of its model size, all into one ``out``.
+
+    The runs of a study across model sizes: ``sizes`` (the ``params`` column that ``bimix
+    suggest --params-choices`` writes, by mixture; :func:`bimix_bayes.mixtures.read_sizes`) names
+    each mixture's size, and :func:`~bimix_bayes.trainer.preset.preset_for` the preset of that
+    size. Every mixture is matched before any training, and the smallest size trains first.
+    Mixture names must differ across sizes, since a run keeps one size (``{mixture}-seed{seed}``).
+    Without ``sizes``, one preset trains every mixture (:func:`train`). ``options`` go to
+    :func:`train`.
+
+    Raises
+    ------
+    BimixInputError
+        Several presets but no sizes, or a mixture whose size no preset has (naming
+        ``source`` and the mixture), before any training.
+    """
+    presets = sorted(presets, key=lambda p: p.model.n_params)
+    if sizes is None:
+        if len(presets) > 1:
+            raise BimixInputError(
+                f"{len(presets)} model presets, but the mixtures do not say which size each "
+                "trains at: give a params column (bimix suggest --params-choices writes one)",
+                path=source)
+        return train(corpus, mixtures, presets[0], out, **options)
+    chosen = {}
+    for name in mixtures.index:
+        try:
+            chosen[name] = preset_for(presets, float(sizes[name]))
+        except BimixInputError as exc:
+            raise BimixInputError(f"mixture {name!r}: {exc}", path=source) from None
+    obs = None
+    for preset in presets:
+        names = [m for m in mixtures.index if chosen[m] is preset]
+        if names:
+            obs = train(corpus, mixtures.loc[names], preset, out, **options)
+    return obs
 
 
 def _train_claimed(corpus: Corpus, preset: Preset, steps: int, schedule: list[int],

@@ -37,6 +37,7 @@ import dataclasses
 import math
 import os
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,58 @@ def resolve_preset(spec: str | os.PathLike[str]) -> Path:
         raise BimixInputError(f"model preset not found (packaged presets by name: "
                               f"{', '.join(preset_names())})", path=path)
     return path
+
+
+#: How far (relative) a requested model size may be from a preset's and still name it: sizes
+#: travel through CSV files and command lines as rounded numbers (``1.57e6``).
+SIZE_MATCH_RTOL = 0.02
+
+
+def load_ladder(specs: Sequence[str | os.PathLike[str]]) -> list[Preset]:
+    """Presets of a model-size ladder (names or paths), smallest first.
+
+    A study across sizes trains each run at the preset of its size; the sizes are the presets'
+    :attr:`ModelConfig.n_params`, so they must differ by more than :data:`SIZE_MATCH_RTOL`.
+
+    Raises
+    ------
+    BimixInputError
+        An unknown preset, or two presets of (nearly) the same size.
+
+    Examples
+    --------
+    >>> [p.name for p in load_ladder(["tiny-wide", "tiny"])]
+    ['tiny', 'tiny-wide']
+    """
+    presets = sorted((Preset.load(s) for s in specs), key=lambda p: p.model.n_params)
+    for small, large in zip(presets, presets[1:], strict=False):
+        if large.model.n_params <= small.model.n_params * (1 + SIZE_MATCH_RTOL):
+            raise BimixInputError(
+                f"presets {small.name!r} and {large.name!r} have the same model size "
+                f"({small.model.n_params} and {large.model.n_params} parameters); a size "
+                "ladder needs presets of different sizes")
+    return presets
+
+
+def preset_for(presets: Sequence[Preset], params: float) -> Preset:
+    """The preset of a ladder whose model size is ``params`` (within :data:`SIZE_MATCH_RTOL`).
+
+    Raises
+    ------
+    BimixInputError
+        No preset of that size (the message lists the ladder's sizes).
+
+    Examples
+    --------
+    >>> preset_for(load_ladder(["tiny", "tiny-wide"]), 1.57e6).name
+    'tiny-wide'
+    """
+    for preset in presets:
+        if abs(preset.model.n_params - params) <= SIZE_MATCH_RTOL * preset.model.n_params:
+            return preset
+    sizes = ", ".join(f"{p.name} {p.model.n_params}" for p in presets)
+    raise BimixInputError(f"no model preset of size {params:.6g} parameters; the presets' sizes "
+                          f"are {sizes}")
 
 
 def _build(kind: type, table: Any, section: str, fail: Any) -> Any:
