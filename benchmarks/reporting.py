@@ -11,6 +11,7 @@ Usage from a benchmark in this folder::
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import shlex
@@ -25,6 +26,15 @@ from bimix_bayes._io import atomic_path
 def uptime() -> str:
     """What ``uptime`` prints: the clock, the uptime and the 1, 5 and 15 minute load averages."""
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def fresh_process(tree: Path, snippet: str, *args: str) -> dict:
+    """Run ``snippet`` in a fresh Python process on the package in ``tree`` (compilation
+    included, as a user's first command pays it); the last line it prints, as JSON."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    done = subprocess.run([sys.executable, "-c", snippet, str(tree), *args], env=env, cwd=tree,
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def write_result(path: Path, text: str) -> None:

@@ -14,16 +14,13 @@ median wall times.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reporting import Clock, write_result  # noqa: E402
+from reporting import Clock, fresh_process, write_result  # noqa: E402
 
 #: Runs in the tree under test: fit the reference workload once, print one JSON line.
 SNIPPET = """
@@ -41,12 +38,6 @@ print(json.dumps({"wall_s": time.perf_counter() - t, "n_divergent": d["n_diverge
 """
 
 
-def fit_once(tree: Path, law: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run([sys.executable, "-c", SNIPPET, str(tree), law], env=env, cwd=tree,
-                          capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -62,7 +53,7 @@ def main() -> None:
     for rep in range(args.repeats):
         for law in args.laws:
             for name, tree in trees.items():
-                result = fit_once(tree, law)
+                result = fresh_process(tree, SNIPPET, law)
                 rows.append({"tree": name, "law": law, "repeat": rep, **result})
                 clock.say(f"{name} {law} #{rep}: {result}")
     table = pd.DataFrame(rows)
