@@ -379,7 +379,10 @@ def score_fold(method, fit: Observations, heldout: Observations, per_step: bool)
            "coverage": float(inside.mean()), "fit_s": seconds}
     d = getattr(method, "diagnostics_", None)
     if d is not None:
-        out["note"] = (f"{d.get('n_divergent', '?')} div, R-hat {d.get('max_rhat', float('nan')):.3f}, "
+        # auto's choice per fold: what "auto within 5 % of the best law" is judged on.
+        chose = f"{method.posterior_.law}: " if getattr(method, "law", None) == "auto" else ""
+        out["note"] = (f"{chose}{d.get('n_divergent', '?')} div, "
+                       f"R-hat {d.get('max_rhat', float('nan')):.3f}, "
                        f"ESS {d.get('min_ess_bulk', float('nan')):.0f}")
     return out
 
