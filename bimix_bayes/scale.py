@@ -9,10 +9,10 @@ in :meth:`bimix_bayes.laws.Law.size_coefficients` become linear in
 
 either directly (``"linear"``: ``c(N) = c + g * x``, so for BiMix's ``log_c`` the irreducible part is
 a power law in N, ``C ∝ N^g``) or on the log scale (``"log"``: ``c(N) = c * exp(g * x)``, a positive
-exponent such as ``alpha`` changing smoothly with size). Every slope ``g`` is per domain with a
-population mean and scale over domains, so two or three sizes suffice: domains borrow strength
-from each other. Coefficients the law does not name (BiMix's step exponent ``beta``, ``eps``, the
-transfer weights) are shared by all sizes.
+exponent such as ``alpha`` changing smoothly with size). Every slope ``g`` is per domain about a
+population mean over domains (and, from three sizes on, a sampled scale; :class:`Priors`), so two
+or three sizes suffice: domains borrow strength from each other. Coefficients the law does not
+name (BiMix's step exponent ``beta``, ``eps``, the transfer weights) are shared by all sizes.
 
 No smooth law in N fits every size exactly: with :data:`MIN_SIZES_FOR_OFFSETS` sizes or more
 (two sizes leave no scatter about a trend to learn from) each fitted size also has its own offset
@@ -56,8 +56,16 @@ class Priors:
 
     Across published ladders (mixinglaws 70M-1B, RegMix 1M-1B) a domain's log-loss falls by about
     0.03-0.1 per e-fold at a fixed mixture and step; the population mean's Normal(0, 0.3) allows
-    ten times that either way, and the Gamma(2, 2 / tau) scale over domains (mean ``tau``) keeps
-    the centred hierarchy out of its funnel as BiMix's pooling does.
+    ten times that either way. The domains' slopes scatter about it with scale ``slope_tau``:
+
+    - with two sizes, fixed at ``slope_tau``. A sampled scale's funnel left two-size fits
+      untrustworthy, failing R-hat and ESS on the scale itself. On 3Mix 70M + 160M the fixed scale
+      gave 0 divergences and bulk ESS 1667 (against 2 and 738), at half the time, and 4.1 %
+      instead of 4.4 % MRE at 410M (benchmarks/results/cross_scale.md);
+    - from three sizes on, sampled, with a Gamma(2, 2 / tau) prior (mean ``tau``) that keeps the
+      centred hierarchy out of its funnel as BiMix's pooling does. There the per-size offsets
+      share the size axis with the slopes. On 5Mix 70M-410M (short chains) a fixed scale pushed
+      the misfit into the offsets: R-hat 2.2, and bands covering 0.99 of the 1B losses.
     """
 
     slope_mu: tuple[float, float] = (0.0, 0.3)
@@ -98,12 +106,17 @@ def build(law: Any, params: dict[str, Any], design: Any, priors: Priors = Priors
 
     from bimix_bayes.laws.bimix import _hierarchical
 
+    several = len(design.coords["size"]) >= MIN_SIZES_FOR_OFFSETS
     slopes = {}
     for coefficient, kind in law.size_coefficients(design).items():
         name = slope_name(coefficient, kind)
-        slopes[name] = _hierarchical(name, priors.slope_mu, priors.slope_tau, log=False)
+        if several:
+            slopes[name] = _hierarchical(name, priors.slope_mu, priors.slope_tau, log=False)
+        else:
+            mean = pm.Normal(f"{name}_mu", *priors.slope_mu)
+            slopes[name] = pm.Normal(name, mean, priors.slope_tau, dims="domain")
     offset = 0.0
-    if len(design.coords["size"]) >= MIN_SIZES_FOR_OFFSETS:
+    if several:
         sigma = pm.HalfNormal(OFFSET_SCALE, priors.offset_sd)
         z = pm.Normal(OFFSET_Z, 0.0, 1.0, dims=("size", "domain"))  # non-centred: few sizes
         index = np.searchsorted(np.asarray(design.coords["size"], float), design.params)
