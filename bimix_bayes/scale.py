@@ -64,8 +64,9 @@ class Priors:
       instead of 4.4 % MRE at 410M (benchmarks/results/cross_scale.md);
     - from three sizes on, sampled, with a Gamma(2, 2 / tau) prior (mean ``tau``) that keeps the
       centred hierarchy out of its funnel as BiMix's pooling does. There the per-size offsets
-      share the size axis with the slopes. On 5Mix 70M-410M (short chains) a fixed scale pushed
-      the misfit into the offsets: R-hat 2.2, and bands covering 0.99 of the 1B losses.
+      share the size axis with the slopes. On 5Mix 70M-410M (an exploratory run, short chains) a
+      fixed scale pushed the misfit into the offsets: R-hat 2.2, and bands covering 0.99 of the
+      1B losses.
     """
 
     slope_mu: tuple[float, float] = (0.0, 0.3)
