@@ -38,7 +38,6 @@ print(json.dumps({"wall_s": time.perf_counter() - t, "n_divergent": d["n_diverge
 """
 
 
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--other", type=Path, required=True, help="another checkout (the baseline)")

@@ -111,11 +111,8 @@ def build(law: Any, params: dict[str, Any], design: Any, priors: Priors = Priors
     slopes = {}
     for coefficient, kind in law.size_coefficients(design).items():
         name = slope_name(coefficient, kind)
-        if several:
-            slopes[name] = _hierarchical(name, priors.slope_mu, priors.slope_tau, log=False)
-        else:
-            mean = pm.Normal(f"{name}_mu", *priors.slope_mu)
-            slopes[name] = pm.Normal(name, mean, priors.slope_tau, dims="domain")
+        slopes[name] = _hierarchical(name, priors.slope_mu, priors.slope_tau, log=False,
+                                     fixed_scale=not several)
     offset = 0.0
     if several:
         sigma = pm.HalfNormal(OFFSET_SCALE, priors.offset_sd)

@@ -255,17 +255,19 @@ class Priors:
     log_eps: tuple[float, float] = (float(np.log(1e-3)), 1.0)
 
 
-def _hierarchical(name: str, mu: tuple[float, float], tau: float, *, log: bool) -> Any:
+def _hierarchical(name: str, mu: tuple[float, float], tau: float, *, log: bool,
+                  fixed_scale: bool = False) -> Any:
     """Per-domain parameter with a population mean and scale (centred).
 
     The scale's Gamma(2, 2 / tau) prior (mean ``tau``) vanishes at zero: in the centred form a scale
     near zero opens a funnel whenever domains happen to be alike, and a boundary-avoiding prior
-    (Chung et al. 2013) keeps the sampler out of it while still allowing strong pooling.
+    (Chung et al. 2013) keeps the sampler out of it while still allowing strong pooling. With
+    ``fixed_scale`` the scale is ``tau`` itself, not sampled (where the data cannot inform it).
     """
     import pymc as pm
 
     m = pm.Normal(f"{name}_mu", *mu)
-    t = pm.Gamma(f"{name}_tau", alpha=2.0, beta=2.0 / tau)
+    t = tau if fixed_scale else pm.Gamma(f"{name}_tau", alpha=2.0, beta=2.0 / tau)
     if log:
         return pm.LogNormal(name.removeprefix("log_"), m, t, dims="domain")
     return pm.Normal(name, m, t, dims="domain")
