@@ -208,12 +208,12 @@ class Study:
         path = self.round_dir(k) / "mixtures.csv"
         if path.is_file():
             return pd.read_csv(path, index_col="mixture")
-        sizes = {}
+        across = {}  # the planner's size options, for a study across model sizes
         if self.across_sizes:
-            sizes = {"params": self.target_params, "budget": self.budget,
-                     "params_choices": [p.model.n_params for p in self.presets_]}
+            across = {"params": self.target_params, "budget": self.budget,
+                      "params_choices": [p.model.n_params for p in self.presets_]}
         nxt = suggest(post, self.batch, self.target_step, rule=self.rule, seed=self.seed + k,
-                      **sizes)
+                      **across)
         nxt.index = pd.Index([f"r{k}-{i + 1}" for i in range(len(nxt))], name="mixture")
         write_mixtures(nxt, path)
         return nxt
