@@ -14,12 +14,13 @@ population mean over domains (and, from three sizes on, a sampled scale; :class:
 or three sizes suffice: domains borrow strength from each other. Coefficients the law does not
 name (BiMix's step exponent ``beta``, ``eps``, the transfer weights) are shared by all sizes.
 
-No smooth law in N fits every size exactly: with :data:`MIN_SIZES_FOR_OFFSETS` sizes or more
-(two sizes leave no scatter about a trend to learn from) each fitted size also has its own offset
-of every domain's log-loss, ``delta[size, domain] = size_sigma * size_z``, with one scale ``size_sigma``
-learned from how far the sizes stray from the smooth trend. A prediction at a fitted size uses
-that size's offset; at a size that was not fitted it draws a new one (:func:`offsets`), so the
-band of an extrapolated size is as wide as the sizes' scatter about the law says it should be.
+No smooth law in N fits every size exactly, so each fitted size also has its own offset of every
+domain's log-loss, ``delta[size, domain] = size_sigma * size_z``. From
+:data:`MIN_SIZES_FOR_SAMPLED_SCALES` sizes on, the scale ``size_sigma`` is learned from how far the
+sizes stray from the smooth trend; two sizes leave no scatter about a trend to learn from, and
+there it is fixed (:attr:`Priors.two_size_offset`). A prediction at a fitted size uses that size's
+offset; at a size that was not fitted it draws a new one (:func:`offsets`), so the band of an
+extrapolated size is as wide as the sizes' scatter about the law says it should be.
 
 At ``N = N_ref`` the coefficients are the law's own, so the law's sampled geometry (its ``level``
 at the design's typical point) is unchanged; a prediction at size ``N`` evaluates the law with the
@@ -72,8 +73,14 @@ class Priors:
     slope_mu: tuple[float, float] = (0.0, 0.3)
     slope_tau: float = 0.1
     #: Half-normal scale of a size's offset from the smooth law, in log-loss (0.03: 3 % of the
-    #: loss); with two sizes the data barely inform it, and the bands say so.
+    #: loss), from three sizes on.
     offset_sd: float = 0.03
+    #: The offsets' scale with two sizes, fixed. Sampled, its funnel failed R-hat in every
+    #: two-size fit tried (1.45 on 5Mix 70M + 160M); without offsets the bands at the next size
+    #: up covered 0.2-0.7 of its losses. Three-size fits of the published ladders learn 0.010
+    #: (RedPajama), 0.015 (3Mix) and 0.016 (5Mix) for it; at 0.012 the bands of the next size up
+    #: covered 0.91-1.00 of its losses on 3Mix, 5Mix and RedPajama (cross_scale.md).
+    two_size_offset: float = 0.012
 
 
 def slope_name(coefficient: str, kind: str) -> str:
@@ -89,8 +96,9 @@ def reference(sizes: Sequence[float]) -> float:
 
 #: Names of the per-size offsets in the posterior: the scale and the standardised offsets.
 OFFSET_SCALE, OFFSET_Z = "size_sigma", "size_z"
-#: Fewest fitted sizes that let the model learn how far sizes stray from the smooth law.
-MIN_SIZES_FOR_OFFSETS = 3
+#: Fewest fitted sizes that let the model learn the scales of the slopes and the offsets: how far
+#: domains' slopes scatter and how far sizes stray from the smooth law.
+MIN_SIZES_FOR_SAMPLED_SCALES = 3
 
 
 def build(law: Any, params: dict[str, Any], design: Any, priors: Priors = Priors()
@@ -107,18 +115,18 @@ def build(law: Any, params: dict[str, Any], design: Any, priors: Priors = Priors
 
     from bimix_bayes.laws.bimix import _hierarchical
 
-    several = len(design.coords["size"]) >= MIN_SIZES_FOR_OFFSETS
+    several = len(design.coords["size"]) >= MIN_SIZES_FOR_SAMPLED_SCALES
     slopes = {}
     for coefficient, kind in law.size_coefficients(design).items():
         name = slope_name(coefficient, kind)
         slopes[name] = _hierarchical(name, priors.slope_mu, priors.slope_tau, log=False,
                                      fixed_scale=not several)
-    offset = 0.0
-    if several:
-        sigma = pm.HalfNormal(OFFSET_SCALE, priors.offset_sd)
-        z = pm.Normal(OFFSET_Z, 0.0, 1.0, dims=("size", "domain"))  # non-centred: few sizes
-        index = np.searchsorted(np.asarray(design.coords["size"], float), design.params)
-        offset = (sigma * z)[index][:, None, :]
+    # Stored even when fixed, so that a prediction reads one scale from any sized posterior.
+    sigma = (pm.HalfNormal(OFFSET_SCALE, priors.offset_sd) if several
+             else pm.Deterministic(OFFSET_SCALE, pt.constant(priors.two_size_offset)))
+    z = pm.Normal(OFFSET_Z, 0.0, 1.0, dims=("size", "domain"))  # non-centred: few sizes
+    index = np.searchsorted(np.asarray(design.coords["size"], float), design.params)
+    offset = (sigma * z)[index][:, None, :]
     return (at_size(law, {**params, **slopes}, pt.as_tensor(design.size)[:, None, None], xp=pt),
             offset)
 
@@ -128,12 +136,11 @@ def offsets(params: Mapping[str, np.ndarray], fitted: Sequence[float], sizes: Se
     """Each draw's log-loss offset at ``sizes``: ``(sample, len(sizes), domain)``.
 
     A fitted size takes its sampled offset; another size a new draw from the offsets'
-    distribution (seeded, so one size always gets the same draws). Zero for a fit without
-    offsets (fewer than :data:`MIN_SIZES_FOR_OFFSETS` sizes).
+    distribution (seeded, so one size always gets the same draws). Zero for draws without
+    offsets (made by hand, :meth:`bimix_bayes.posterior.Posterior.from_draws`).
     """
-    first = next(iter(params.values()))
     if OFFSET_Z not in params:
-        return np.zeros((len(first), len(sizes), 1))
+        return np.zeros((len(next(iter(params.values()))), len(sizes), 1))
     sigma = np.reshape(params[OFFSET_SCALE], (-1, 1))
     z = params[OFFSET_Z]  # (sample, size, domain)
     out = []

@@ -110,6 +110,24 @@ def test_decisions_take_the_target_size(sized_fit: Posterior) -> None:
     assert large.summary()["expected_loss"] < small.summary()["expected_loss"]
 
 
+def test_two_sizes_offset_each_size_with_a_fixed_scale(sized_fit: Posterior) -> None:
+    post = sized_fit
+    np.testing.assert_allclose(post.draws["size_sigma"], scale.Priors().two_size_offset)
+    assert post.draws["size_z"].dims[-2:] == ("size", "domain")
+    # A size that was not fitted draws its own offset, so its band is wider than a fitted
+    # size's at (almost) the same log N, and at least as wide as the offset's alone (log-loss
+    # half-widths of the central 90 % band).
+    mix = pd.DataFrame([[0.5, 0.3, 0.2]], columns=DOMAINS, index=["a"])
+
+    def half_width(params: float) -> np.ndarray:
+        pred = post.predict(mix, [800], band="mean", params=params, prob=0.9)
+        return np.log(pred["upper"] / pred["lower"]).to_numpy().ravel() / 2
+
+    fitted, unseen = half_width(SIZES[1]), half_width(SIZES[1] * 1.001)
+    assert (unseen > 1.1 * fitted).all()
+    assert (unseen > 0.9 * 1.645 * scale.Priors().two_size_offset).all()
+
+
 def test_one_size_fits_refuse_other_sizes(ladder: dict[str, Observations]) -> None:
     one = ladder["train"].at_sizes([SIZES[0]])
     post = LeastSquaresFit().fit(one).to_posterior()
