@@ -10,8 +10,10 @@ sizes; every size file is read as ``benchmarks/evidence.py`` reads it (checkpoin
   target is cross-scale *and* cross-mixture), final step only.
 
 Split: fit on every run at the sizes below the largest (every checkpoint); predict the largest
-size at all its mixtures and checkpoints. MRE: mean relative error of the predicted loss
-(:func:`bimix_bayes.metrics.mean_relative_error`) over every evaluated row of the largest size.
+size at all its mixtures and checkpoints (``--sizes K``: only the K smallest sizes, so that
+``--sizes 3`` predicts the third size from two, as a user with two proxy sizes would). MRE:
+mean relative error of the predicted loss (:func:`bimix_bayes.metrics.mean_relative_error`)
+over every evaluated row of the largest size.
 Coverage: the share of those losses inside the method's central 90 % band.
 
 Methods (:mod:`bimix_bayes.scaling_laws`, least squares, each ``predict(mixtures, steps,
@@ -29,9 +31,11 @@ params)``):
 
     .venv/bin/python benchmarks/cross_scale.py                     # the least-squares rows
     .venv/bin/python benchmarks/cross_scale.py --datasets 3Mix --bayes
+    .venv/bin/python benchmarks/cross_scale.py --datasets 5Mix,RedPajama --sizes 3 --bayes \
+        --targets ArXiv,Github,Pile-CC,PubMed_Central,FreeLaw,StackExchange,Wikipedia_en,Books3
 
-Writes benchmarks/results/cross_scale.md and cross_scale.csv (a run replaces the (dataset, method)
-rows it computed and keeps the others). Exits 0 with a message when the data folder is absent.
+Writes benchmarks/results/cross_scale.md and cross_scale.csv (a run replaces the (dataset, sizes,
+method) rows it computed and keeps the others). Exits 0 with a message when the data folder is absent.
 """
 
 from __future__ import annotations
@@ -232,13 +236,14 @@ def _size_label(n: float) -> str:
 
 
 def run_dataset(root: Path, name: str, methods: Sequence[str], say, targets: Sequence[str] = (),
-                bayes_law: str = "auto", sampler: dict | None = None) -> list[dict]:
+                bayes_law: str = "auto", sampler: dict | None = None,
+                n_sizes: int | None = None) -> list[dict]:
     obs = DATASETS[name].load(root)
     if targets and obs.targets:  # a subset of the target domains, for every method alike
         f = obs.frame
         obs = Observations.from_frame(f[f["loss"].isna() | f["domain"].isin(obs.sources)
                                         | f["domain"].isin(targets)], source=obs.source)
-    sizes = obs.distinct_sizes
+    sizes = obs.distinct_sizes[:n_sizes]
     fit, target = obs.at_sizes(sizes[:-1]), obs.at_sizes(sizes[-1:])
     label = f"{name} ({len(targets)} targets)" if targets and obs.targets else name
     base = {"dataset": label, "fitted sizes": ",".join(map(_size_label, sizes[:-1])),
@@ -303,7 +308,8 @@ def results_text(frame: pd.DataFrame, clock: Clock) -> str:
 {clock.header('')}
 
 Split: every run at the sizes below the largest, every checkpoint, fits; the largest size is
-predicted at all its mixtures and checkpoints. MRE: mean relative error of the loss over every
+predicted at all its mixtures and checkpoints (rows whose target is not a dataset's largest size
+come from `--sizes 3`: two fitted sizes, the third predicted). MRE: mean relative error of the loss over every
 evaluated row of the largest size ("final step": its last checkpoint only). Coverage: share of
 those losses inside the central 90 % band (least squares: the fitted residual scale of
 log-loss as a log-normal new-run band, no coefficient uncertainty). Fit time includes the
@@ -348,6 +354,9 @@ Notes:
 - `shukor-joint` uses mixture-weighted means for its mixture-dependent N and D coefficients
   (`bimix_bayes/scaling_laws.py` says so: our reading of the paper's joint form, not checked
   against its text here); its 6k + 1 coefficients per domain are 43 on RedPajama.
+- The `bayes` rows are dated (csv): the scale-aware law changed between them. The two-size rows
+  (from 2026-12-01 22:00 UTC) have the step exponent's size slope and the two-size offsets; the
+  1B rows (four fitted sizes, short chains) were computed before the step slope and not re-run.
 - For scale: DESIGN.md cites about 1.6 % MRE for the additive law fitted at <= 680M on real
   7-domain runs predicting 1.2B models.
 """
@@ -369,6 +378,9 @@ def main() -> None:
     parser.add_argument("--targets", default="",
                         help="comma-separated target domains to keep (5Mix, RedPajama: all 22 "
                              "by default); every method is scored on the same ones")
+    parser.add_argument("--sizes", type=int, default=None,
+                        help="use only the K smallest sizes: fit on K - 1, predict the K-th "
+                             "(default every size: predict the largest)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results markdown file")
     args = parser.parse_args()
     if not (args.data / "mixinglaws").is_dir():
@@ -389,8 +401,8 @@ def main() -> None:
         sampler = (dict(zip(("draws", "tune", "chains"), map(int, args.bayes_sampler.split(",")),
                             strict=True)) if args.bayes_sampler else None)
         new = pd.DataFrame(run_dataset(args.data, name, methods, clock.say, targets,
-                                       args.bayes_law, sampler), columns=COLUMNS)
-        frame = merge(csv, new, ["dataset", "method"])
+                                       args.bayes_law, sampler, args.sizes), columns=COLUMNS)
+        frame = merge(csv, new, ["dataset", "fitted sizes", "target size", "method"])
         order = {d: i for i, d in enumerate(DATASETS)}
         frame = frame.sort_values("dataset", key=lambda c: c.map(order), kind="stable")
         # Written after every dataset: a killed run keeps what it finished.
