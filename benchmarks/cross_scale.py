@@ -354,9 +354,12 @@ Notes:
 - `shukor-joint` uses mixture-weighted means for its mixture-dependent N and D coefficients
   (`bimix_bayes/scaling_laws.py` says so: our reading of the paper's joint form, not checked
   against its text here); its 6k + 1 coefficients per domain are 43 on RedPajama.
-- The `bayes` rows are dated (csv): the scale-aware law changed between them. The two-size rows
-  (from 2026-12-01 22:00 UTC) have the step exponent's size slope and the two-size offsets; the
-  1B rows (four fitted sizes, short chains) were computed before the step slope and not re-run.
+- The `bayes` rows are dated (csv). The two-size rows (from 2026-12-01 22:00 UTC) have the
+  step exponent's size slope and the two-size offsets. The 1B rows (four fitted sizes, 300
+  draws x 2 chains, 16:11 and 16:42 UTC) are the law as it still is from three sizes on, with
+  one step exponent. With the step slope there too (22:54-23:02 UTC, same chains) they gave
+  4.70 % MRE / 0.39 coverage (RedPajama) and 5.37 % / 0.24 (5Mix), R-hat 2.2-2.3: the reason
+  `BiMix.size_coefficients` keeps one step exponent from three sizes on.
 - For scale: DESIGN.md cites about 1.6 % MRE for the additive law fitted at <= 680M on real
   7-domain runs predicting 1.2B models.
 """

@@ -12,7 +12,8 @@ a power law in N, ``C ∝ N^g``) or on the log scale (``"log"``: ``c(N) = c * ex
 exponent such as ``alpha`` changing smoothly with size). Every slope ``g`` is per domain about a
 population mean over domains (and, from three sizes on, a sampled scale; :class:`Priors`), so two
 or three sizes suffice: domains borrow strength from each other. Coefficients the law does not
-name (BiMix's ``eps``, the transfer weights) are shared by all sizes.
+name (BiMix's ``eps``, the transfer weights; ``beta`` from three sizes on) are shared by all
+sizes.
 
 No smooth law in N fits every size exactly, so each fitted size also has its own offset of every
 domain's log-loss, ``delta[size, domain] = size_sigma * size_z``. From

@@ -72,6 +72,18 @@ def test_design_has_a_size_axis_only_with_several_sizes(ladder: dict[str, Observ
     assert not Design.from_observations(one).has_size_axis
 
 
+def test_the_step_exponent_has_a_size_slope_with_two_sizes_only(ladder) -> None:
+    from bimix_bayes import laws
+
+    law = laws.get("bimix")
+    two = Design.from_observations(ladder["train"])
+    three = Design.from_observations(Observations.concat(
+        [ladder["train"], _at_size(SIZES[2], ladder["mixtures"], 0.01, seed=5)]))
+    assert law.size_coefficients(two)["beta"] == "log"
+    assert "beta" not in law.size_coefficients(three)
+    assert set(law.size_coefficients(three)) == {"log_c", "u", "alpha"}
+
+
 def test_size_slopes_recover_and_extrapolate(sized_fit: Posterior,
                                             ladder: dict[str, Observations]) -> None:
     post = sized_fit

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from bimix_bayes import scale
 from bimix_bayes.errors import BimixInputError
 from bimix_bayes.laws.base import Law, Params
 
@@ -298,9 +299,10 @@ class BiMix(Law):
     Priors = Priors
     # Across sizes the irreducible level and the reducible part scale as power laws in N, and the
     # proportion and step exponents drift; eps is shared. A shared step exponent (Chinchilla's
-    # data exponent does not depend on N) mispredicted the curves of the next size up: with its
-    # slope, MRE at that size fell from 3.95 to 3.38 % (3Mix), 3.00 to 1.18 % (5Mix) and 1.77 to
-    # 1.29 % (RedPajama) (benchmarks/results/cross_scale.md).
+    # data exponent does not depend on N) mispredicted the curves of the next size up from two
+    # sizes: with its slope, MRE there fell from 3.95 to 3.38 % (3Mix), 3.00 to 1.19 % (5Mix) and
+    # 1.77 to 1.26 % (RedPajama) (benchmarks/results/cross_scale.md). See size_coefficients for
+    # three sizes or more.
     size_terms = {"log_c": "linear", "u": "linear", "alpha": "log", "beta": "log"}
     #: Least-squares box and multi-start of the paper's fit (:mod:`bimix_bayes.leastsq`);
     #: alpha > 0 keeps the summed-loss optimum defined.
@@ -333,8 +335,17 @@ class BiMix(Law):
 
     def size_coefficients(self, design: Any) -> dict[str, str]:
         terms = super().size_coefficients(design)
-        if design is not None and not design.has_step_axis:
+        if design is None:
+            return terms
+        if not design.has_step_axis:
             del terms["u"], terms["beta"]  # fixed at 0 in the reduced form (one step)
+        elif len(design.coords.get("size", ())) >= scale.MIN_SIZES_FOR_SAMPLED_SCALES:
+            # Measured, not reasoned: predicting 1B from four sizes (5Mix, RedPajama; 8 targets,
+            # short chains) the step slope left the chains in different modes (R-hat 2.2-2.3
+            # against 1.04-1.10) and doubled the MRE (4.7 and 5.4 % against 2.5 and 3.3 %), with
+            # the learned offsets' scale beside it. Until longer runs say otherwise, beta is
+            # shared there.
+            del terms["beta"]
         return terms
 
     def effective_proportion(self, params: Params, own: Any, mixture: Any,
