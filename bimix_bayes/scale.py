@@ -81,8 +81,8 @@ class Priors:
     #: up covered 0.2-0.7 of its losses. Three-size fits of the published ladders learn 0.010
     #: (RedPajama), 0.015 (3Mix) and 0.016 (5Mix) for it. At 0.012 the bands of the next size up
     #: cover 0.98-1.00 of its losses on 3Mix, 5Mix and RedPajama (cross_scale.md): wider than
-    #: 90 %. Those scales were learned before the step exponent had its size slope, which likely
-    #: leaves less misfit for the offsets now; re-learning them is the next step.
+    #: 90 %. Those three-size fits share one step exponent, while two-size fits give it a size
+    #: slope, which likely leaves less misfit for the offsets; the scale is a guess to revisit.
     two_size_offset: float = 0.012
 
 
