@@ -104,6 +104,12 @@ OFFSET_SCALE, OFFSET_Z = "size_sigma", "size_z"
 MIN_SIZES_FOR_SAMPLED_SCALES = 3
 
 
+def learns_scales(design: Any) -> bool:
+    """Whether ``design`` (with a size axis) has sizes enough to learn the scales
+    (:data:`MIN_SIZES_FOR_SAMPLED_SCALES`); with fewer they are fixed."""
+    return len(design.coords["size"]) >= MIN_SIZES_FOR_SAMPLED_SCALES
+
+
 def build(law: Any, params: dict[str, Any], design: Any, priors: Priors = Priors()
           ) -> tuple[dict[str, Any], Any]:
     """Add the size slopes and offsets of ``law`` to the current PyMC model (coords ``size``).
@@ -118,7 +124,7 @@ def build(law: Any, params: dict[str, Any], design: Any, priors: Priors = Priors
 
     from bimix_bayes.laws.bimix import _hierarchical
 
-    several = len(design.coords["size"]) >= MIN_SIZES_FOR_SAMPLED_SCALES
+    several = learns_scales(design)
     slopes = {}
     for coefficient, kind in law.size_coefficients(design).items():
         name = slope_name(coefficient, kind)

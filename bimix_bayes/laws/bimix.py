@@ -339,7 +339,7 @@ class BiMix(Law):
             return terms
         if not design.has_step_axis:
             del terms["u"], terms["beta"]  # fixed at 0 in the reduced form (one step)
-        elif len(design.coords.get("size", ())) >= scale.MIN_SIZES_FOR_SAMPLED_SCALES:
+        elif scale.learns_scales(design):
             # Measured, not reasoned: predicting 1B from four sizes (5Mix, RedPajama; 8 targets,
             # short chains) the step slope left the chains in different modes (R-hat 2.2-2.3
             # against 1.04-1.10) and doubled the MRE (4.7 and 5.4 % against 2.5 and 3.3 %), with
